@@ -1,0 +1,132 @@
+//! File-level and rank-level attributes, read and written in one place.
+
+use crate::error::AtPath;
+use crate::FormatError;
+use hdf5::types::VarLenUnicode;
+use std::path::Path;
+
+/// Attributes on the root of a merged file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FileAttrs {
+    /// Ranks that ran (the size of `MPI_COMM_WORLD`, 1 for a serial run).
+    pub ranks: i64,
+    /// The tool and version that wrote the file.
+    pub version: String,
+    /// False when some rank did not reach `MPI_Finalize` and its data was salvaged.
+    pub complete: bool,
+    /// Ranks whose data is absent or cut short.
+    pub missing_ranks: Vec<i64>,
+}
+
+/// Attributes on one `rank<N>` group.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RankAttrs {
+    pub rank: i64,
+    /// Events the rank could not record (buffers full before a sink existed, shadow stack overflow).
+    pub dropped_events: i64,
+    pub pid: i64,
+    pub hostname: String,
+}
+
+pub(crate) fn write_i64(
+    loc: &hdf5::Location,
+    name: &str,
+    v: i64,
+    p: &Path,
+) -> Result<(), FormatError> {
+    if loc.attr(name).is_ok() {
+        return loc.attr(name).at(p)?.write_scalar(&v).at(p);
+    }
+    loc.new_attr::<i64>()
+        .create(name)
+        .at(p)?
+        .write_scalar(&v)
+        .at(p)
+}
+
+pub(crate) fn write_str(
+    loc: &hdf5::Location,
+    name: &str,
+    v: &str,
+    p: &Path,
+) -> Result<(), FormatError> {
+    let value: VarLenUnicode = v.parse().map_err(|_| FormatError::Layout {
+        path: p.to_path_buf(),
+        message: format!("attribute {name}: value contains a NUL byte"),
+    })?;
+    if loc.attr(name).is_ok() {
+        loc.delete_attr(name).at(p)?;
+    }
+    loc.new_attr::<VarLenUnicode>()
+        .create(name)
+        .at(p)?
+        .write_scalar(&value)
+        .at(p)
+}
+
+pub(crate) fn write_i64s(
+    loc: &hdf5::Location,
+    name: &str,
+    v: &[i64],
+    p: &Path,
+) -> Result<(), FormatError> {
+    if loc.attr(name).is_ok() {
+        loc.delete_attr(name).at(p)?;
+    }
+    loc.new_attr::<i64>()
+        .shape(v.len())
+        .create(name)
+        .at(p)?
+        .write_raw(v)
+        .at(p)
+}
+
+pub(crate) fn read_i64(loc: &hdf5::Location, name: &str) -> Option<i64> {
+    loc.attr(name).ok()?.read_scalar::<i64>().ok()
+}
+
+pub(crate) fn read_str(loc: &hdf5::Location, name: &str) -> Option<String> {
+    let v: VarLenUnicode = loc.attr(name).ok()?.read_scalar().ok()?;
+    Some(v.as_str().to_string())
+}
+
+pub(crate) fn read_i64s(loc: &hdf5::Location, name: &str) -> Option<Vec<i64>> {
+    loc.attr(name).ok()?.read_raw::<i64>().ok()
+}
+
+impl FileAttrs {
+    pub(crate) fn write(&self, file: &hdf5::File, p: &Path) -> Result<(), FormatError> {
+        write_str(file, "scope_version", &self.version, p)?;
+        write_i64(file, "ranks", self.ranks, p)?;
+        write_i64(file, "complete", i64::from(self.complete), p)?;
+        write_i64s(file, "missing_ranks", &self.missing_ranks, p)?;
+        write_str(file, "clock", crate::CLOCK, p)
+    }
+
+    pub(crate) fn read(file: &hdf5::File) -> FileAttrs {
+        FileAttrs {
+            ranks: read_i64(file, "ranks").unwrap_or(0),
+            version: read_str(file, "scope_version").unwrap_or_default(),
+            complete: read_i64(file, "complete").map(|c| c != 0).unwrap_or(true),
+            missing_ranks: read_i64s(file, "missing_ranks").unwrap_or_default(),
+        }
+    }
+}
+
+impl RankAttrs {
+    pub(crate) fn write(&self, g: &hdf5::Group, p: &Path) -> Result<(), FormatError> {
+        write_i64(g, "rank", self.rank, p)?;
+        write_i64(g, "dropped_events", self.dropped_events, p)?;
+        write_i64(g, "pid", self.pid, p)?;
+        write_str(g, "hostname", &self.hostname, p)
+    }
+
+    pub(crate) fn read(g: &hdf5::Group) -> RankAttrs {
+        RankAttrs {
+            rank: read_i64(g, "rank").unwrap_or(-1),
+            dropped_events: read_i64(g, "dropped_events").unwrap_or(0),
+            pid: read_i64(g, "pid").unwrap_or(0),
+            hostname: read_str(g, "hostname").unwrap_or_default(),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Merging per-rank files into one output file, streaming each dataset in bounded slices so
+//! rank 0's memory does not grow with the number of events.
+//! Invariant: an unreadable input never aborts the merge; it is reported and its rank listed
+//! as missing by the caller.
+
+use crate::attrs::{FileAttrs, RankAttrs};
+use crate::error::AtPath;
+use crate::names::rank_group_name;
+use crate::FormatError;
+use std::path::{Path, PathBuf};
+
+/// Elements copied per slice (8 MiB of int64).
+const SLICE: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct MergeInput {
+    pub rank: u32,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Default)]
+pub struct MergeReport {
+    pub ranks_merged: Vec<u32>,
+    /// Inputs that could not be read, with the reason.
+    pub unreadable: Vec<(u32, String)>,
+    pub events: u64,
+}
+
+/// Writes `out` (created; fails if it exists) from the per-rank `inputs`.
+pub fn merge(
+    inputs: &[MergeInput],
+    out: &Path,
+    attrs: &FileAttrs,
+) -> Result<MergeReport, FormatError> {
+    let file = hdf5::File::create_excl(out).at(out)?;
+    let mut report = MergeReport::default();
+    for input in inputs {
+        match copy_rank(&file, out, input) {
+            Ok(events) => {
+                report.ranks_merged.push(input.rank);
+                report.events += events;
+            }
+            Err(e) => report.unreadable.push((input.rank, e.to_string())),
+        }
+    }
+    attrs.write(&file, out)?;
+    file.flush().at(out)?;
+    file.close().at(out)?;
+    Ok(report)
+}
+
+fn copy_rank(out: &hdf5::File, out_path: &Path, input: &MergeInput) -> Result<u64, FormatError> {
+    let src = hdf5::File::open(&input.path).at(&input.path)?;
+    let name = rank_group_name(input.rank);
+    let sg = src.group(&name).at(&input.path)?;
+    // Validate before creating anything in the output, so a broken input leaves no trace.
+    let rank_attrs = RankAttrs::read(&sg);
+    let regions = if sg.link_exists("regions") {
+        Some(sg.group("regions").at(&input.path)?)
+    } else {
+        None
+    };
+    let dg = out.create_group(&name).at(out_path)?;
+    rank_attrs.write(&dg, out_path)?;
+    let dregions = dg.create_group("regions").at(out_path)?;
+    let mut events = 0u64;
+    let Some(regions) = regions else {
+        return Ok(0);
+    };
+    for link in regions.member_names().at(&input.path)? {
+        let sr = regions.group(&link).at(&input.path)?;
+        let dr = dregions.create_group(&link).at(out_path)?;
+        if let Some(n) = crate::attrs::read_str(&sr, "name") {
+            crate::attrs::write_str(&dr, "name", &n, out_path)?;
+        }
+        for col in ["start_times", "end_times", "thread_ids"] {
+            if !sr.link_exists(col) {
+                continue;
+            }
+            let n = copy_column(&sr, &dr, col, &input.path, out_path)?;
+            if col == "start_times" {
+                events += n as u64;
+            }
+        }
+    }
+    Ok(events)
+}
+
+fn copy_column(
+    src: &hdf5::Group,
+    dst: &hdf5::Group,
+    col: &str,
+    src_path: &Path,
+    dst_path: &Path,
+) -> Result<usize, FormatError> {
+    let sd = src.dataset(col).at(src_path)?;
+    let n = sd.size();
+    let dd = dst.new_dataset::<i64>().shape(n).create(col).at(dst_path)?;
+    let mut from = 0;
+    while from < n {
+        let to = (from + SLICE).min(n);
+        let part = sd.read_slice_1d::<i64, _>(from..to).at(src_path)?;
+        dd.write_slice(&part, from..to).at(dst_path)?;
+        from = to;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ProfileReader, RankWriter};
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("scope-format-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn write_append_merge_read() {
+        let dir = tmpdir("merge");
+        let mut inputs = Vec::new();
+        for rank in 0..3u32 {
+            let p = dir.join(crate::rank_file_name(rank));
+            let attrs = RankAttrs {
+                rank: rank.into(),
+                pid: 42,
+                hostname: "h".into(),
+                ..Default::default()
+            };
+            let mut w = RankWriter::create(&p, attrs).unwrap();
+            // Two appends, to cross the growth path; one name with a slash.
+            let n = 10_000usize + rank as usize;
+            let s: Vec<i64> = (0..n as i64).collect();
+            let e: Vec<i64> = s.iter().map(|x| x + 5).collect();
+            let t = vec![0i64; n];
+            w.append("compute", &s[..n / 2], &e[..n / 2], &t[..n / 2])
+                .unwrap();
+            w.append("compute", &s[n / 2..], &e[n / 2..], &t[n / 2..])
+                .unwrap();
+            w.append("io/write", &[1], &[2], &[0]).unwrap();
+            w.set_dropped(7).unwrap();
+            w.finish().unwrap();
+            inputs.push(MergeInput { rank, path: p });
+        }
+        inputs.push(MergeInput {
+            rank: 3,
+            path: dir.join("missing.h5"),
+        });
+        let out = dir.join("out.h5");
+        let attrs = FileAttrs {
+            ranks: 4,
+            version: crate::TOOL_VERSION.into(),
+            complete: false,
+            missing_ranks: vec![3],
+        };
+        let report = merge(&inputs, &out, &attrs).unwrap();
+        assert_eq!(report.ranks_merged, vec![0, 1, 2]);
+        assert_eq!(report.unreadable.len(), 1);
+        assert!(
+            merge(&inputs, &out, &attrs).is_err(),
+            "existing output must not be overwritten"
+        );
+
+        let r = ProfileReader::open(&out).unwrap();
+        assert_eq!(r.attrs().unwrap(), attrs);
+        assert_eq!(r.ranks().unwrap(), vec![0, 1, 2]);
+        assert_eq!(
+            r.regions(1).unwrap(),
+            vec!["compute".to_string(), "io/write".to_string()]
+        );
+        let iv = r.intervals(2, "compute").unwrap();
+        assert_eq!(iv.len(), 10_002);
+        assert_eq!(iv.start_times[10_001], 10_001);
+        assert_eq!(iv.end_times[10_001], 10_006);
+        assert_eq!(r.count(0, "io/write").unwrap(), 1);
+        assert_eq!(r.rank_attrs(1).unwrap().dropped_events, 7);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,130 @@
+//! The per-rank file: `rank<N>/regions/<name>/{start_times,end_times,thread_ids}` in chunked,
+//! growable datasets, appended to on every buffer flush and flushed to disk each time, so a
+//! rank that dies later leaves a readable file with everything appended before.
+//! Invariant: after every successful `append`, the three datasets of the region have equal length.
+
+use crate::attrs::RankAttrs;
+use crate::error::AtPath;
+use crate::names::{encode_region_name, rank_group_name};
+use crate::FormatError;
+use hdf5::Dataset;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const CHUNK: usize = 8192;
+
+struct RegionSets {
+    start: Dataset,
+    end: Dataset,
+    thread: Dataset,
+    len: usize,
+}
+
+/// Writer of one rank's file. Not `Sync`: the agent serialises calls.
+pub struct RankWriter {
+    path: PathBuf,
+    file: hdf5::File,
+    regions: hdf5::Group,
+    rank_group: hdf5::Group,
+    sets: HashMap<String, RegionSets>,
+    attrs: RankAttrs,
+}
+
+impl RankWriter {
+    /// Creates `path`; fails if it already exists.
+    pub fn create(path: &Path, attrs: RankAttrs) -> Result<RankWriter, FormatError> {
+        let file = hdf5::File::create_excl(path).at(path)?;
+        let rank = u32::try_from(attrs.rank).map_err(|_| FormatError::Layout {
+            path: path.to_path_buf(),
+            message: format!("invalid rank {}", attrs.rank),
+        })?;
+        let rank_group = file.create_group(&rank_group_name(rank)).at(path)?;
+        let regions = rank_group.create_group("regions").at(path)?;
+        attrs.write(&rank_group, path)?;
+        Ok(RankWriter {
+            path: path.to_path_buf(),
+            file,
+            regions,
+            rank_group,
+            sets: HashMap::new(),
+            attrs,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends intervals to a region, creating it on first use.
+    pub fn append(
+        &mut self,
+        region: &str,
+        start: &[i64],
+        end: &[i64],
+        thread: &[i64],
+    ) -> Result<(), FormatError> {
+        if start.len() != end.len() || start.len() != thread.len() {
+            return Err(FormatError::Layout {
+                path: self.path.clone(),
+                message: format!("region {region}: columns of unequal length"),
+            });
+        }
+        if start.is_empty() {
+            return Ok(());
+        }
+        let p = self.path.clone();
+        if !self.sets.contains_key(region) {
+            let g = self
+                .regions
+                .create_group(&encode_region_name(region))
+                .at(&p)?;
+            crate::attrs::write_str(&g, "name", region, &p)?;
+            let make = |name: &str| {
+                g.new_dataset::<i64>()
+                    .chunk(CHUNK)
+                    .shape(0..)
+                    .create(name)
+                    .at(&p)
+            };
+            let sets = RegionSets {
+                start: make("start_times")?,
+                end: make("end_times")?,
+                thread: make("thread_ids")?,
+                len: 0,
+            };
+            self.sets.insert(region.to_string(), sets);
+        }
+        let sets = self.sets.get_mut(region).expect("inserted above");
+        let (from, to) = (sets.len, sets.len + start.len());
+        for (ds, data) in [
+            (&sets.start, start),
+            (&sets.end, end),
+            (&sets.thread, thread),
+        ] {
+            ds.resize(to).at(&p)?;
+            ds.write_slice(data, from..to).at(&p)?;
+        }
+        sets.len = to;
+        Ok(())
+    }
+
+    /// Updates the dropped-event count stored on the rank group.
+    pub fn set_dropped(&mut self, dropped: i64) -> Result<(), FormatError> {
+        self.attrs.dropped_events = dropped;
+        crate::attrs::write_i64(&self.rank_group, "dropped_events", dropped, &self.path)
+    }
+
+    /// Pushes everything written so far to disk.
+    pub fn flush(&self) -> Result<(), FormatError> {
+        self.file.flush().at(&self.path)
+    }
+
+    /// Flushes and closes the file.
+    pub fn finish(self) -> Result<(), FormatError> {
+        self.flush()?;
+        drop(self.sets);
+        drop(self.regions);
+        drop(self.rank_group);
+        self.file.close().at(&self.path)
+    }
+}
