@@ -1,0 +1,263 @@
+//! The interception engine (x86-64): attach an enter/leave timing hook to functions of the
+//! running process without knowing their signatures.
+//!
+//! Model (Frida's Interceptor, made cheaper): per function a stub near it (`stub.rs`), the
+//! function's first bytes relocated after the stub (`prologue.rs`), a 5-byte `jmp` written
+//! over them (`patch.rs`); per thread a shadow stack and an event buffer (`thread.rs`) reached
+//! through a fixed TLS offset (`tls.rs`); everything unusual through a full-save trampoline
+//! (`trampoline.rs`).
+//!
+//! Invariants: `attach` runs while the process has one thread (checked); a function is either
+//! fully hooked or untouched; the engine never panics into the program: every failure is a
+//! refusal with a reason or a disabled engine.
+
+mod hooks;
+mod memory;
+mod patch;
+pub mod prologue;
+mod stub;
+pub mod thread;
+mod tls;
+mod trampoline;
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use thread::{Event, ThreadState, EVENT_SIZE};
+
+static READY: AtomicBool = AtomicBool::new(false);
+static TLS_OFFSET: AtomicI32 = AtomicI32::new(0);
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(0);
+static EXIT_KEY: std::sync::OnceLock<libc::pthread_key_t> = std::sync::OnceLock::new();
+
+/// A function to hook.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub address: u64,
+    /// Symbol size (0 if unknown: the back-edge check is then skipped).
+    pub size: u64,
+    pub region: u32,
+    /// How to name it in messages.
+    pub label: String,
+}
+
+/// Prepares the engine on the loading thread.
+pub fn init() -> Result<(), String> {
+    if !trampoline::init_xsave() {
+        return Err("the CPU or kernel does not support XSAVE".into());
+    }
+    let off = tls::init()
+        .ok_or("the agent's TLS is not in the static TLS block (load it with LD_PRELOAD)")?;
+    TLS_OFFSET.store(off, Ordering::Relaxed);
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: plain key creation with a destructor that never unwinds.
+    if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } != 0 {
+        return Err("pthread_key_create failed".into());
+    }
+    let _ = EXIT_KEY.set(key);
+    READY.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Number of threads of this process, from /proc.
+pub fn thread_count() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().parse().ok()))
+                .flatten()
+        })
+        .unwrap_or(0)
+}
+
+/// Hooks every target; returns, per target, `Ok(())` or the reason it was refused.
+pub fn attach(targets: &[Target]) -> Vec<Result<(), String>> {
+    if !READY.load(Ordering::Acquire) {
+        return targets
+            .iter()
+            .map(|_| Err("engine not initialised".into()))
+            .collect();
+    }
+    let threads = thread_count();
+    if threads != 1 {
+        let msg = format!("the process already runs {threads} threads; patching now is unsafe");
+        return targets.iter().map(|_| Err(msg.clone())).collect();
+    }
+    let mut arenas: Vec<memory::Arena> = Vec::new();
+    let mut planned = Vec::new();
+    let mut results: Vec<Result<(), String>> = Vec::with_capacity(targets.len());
+    for t in targets {
+        let r = plan(t, &mut arenas);
+        results.push(r.map(|p| planned.push(p)));
+    }
+    for a in &arenas {
+        if let Err(e) = a.seal() {
+            return targets.iter().map(|_| Err(e.clone())).collect();
+        }
+    }
+    // Publish and patch only what was planned; results of planned targets stay Ok unless the
+    // write itself fails.
+    let mut planned_iter = planned.into_iter();
+    for r in results.iter_mut() {
+        if r.is_err() {
+            continue;
+        }
+        let p: Planned = planned_iter.next().expect("one plan per Ok result");
+        hooks::publish(p.hook_id, p.pass);
+        if let Err(e) = patch::write_code(p.patch_at, &p.jmp) {
+            *r = Err(e);
+        }
+    }
+    results
+}
+
+struct Planned {
+    hook_id: u32,
+    pass: u64,
+    patch_at: u64,
+    jmp: Vec<u8>,
+}
+
+fn plan(t: &Target, arenas: &mut Vec<memory::Arena>) -> Result<Planned, String> {
+    let readable = if t.size > 0 {
+        t.size.min(1 << 20) as usize
+    } else {
+        32
+    };
+    // SAFETY: the address and size come from the symbol table of an object mapped in this
+    // process; function bytes lie in its mapped, readable text segment.
+    let code = unsafe { std::slice::from_raw_parts(t.address as *const u8, readable.max(16)) };
+    if code[0] == 0xE9 || code[0] == 0xEB || (code[0] == 0xFF && code[1] == 0x25) {
+        // Might be another patcher's jump: only accept it when the symbol is that small thunk.
+        if t.size == 0 || t.size > 8 {
+            return Err(
+                "the function already starts with a jump (another tool may have patched it)".into(),
+            );
+        }
+    }
+    let pro = prologue::analyse(t.address, code, t.size)?;
+    let hook_id = hooks::reserve().ok_or("too many hooks")?;
+    // Worst case sizes: relocated window + jmp (each instruction may grow) and the stub.
+    let need = pro.len * 4 + 32 + 320;
+    let idx = match arenas.iter().position(|a| a.fits(t.address, need)) {
+        Some(i) => i,
+        None => {
+            arenas.push(memory::arena_near(t.address)?);
+            arenas.len() - 1
+        }
+    };
+    let arena = &mut arenas[idx];
+    let reloc_at = arena.cursor();
+    let reloc = prologue::relocate(&pro, reloc_at)?;
+    arena.push(&reloc);
+    let stub_at = arena.cursor();
+    let spec = stub::StubSpec {
+        hook_id,
+        region: t.region,
+        tls_offset: TLS_OFFSET.load(Ordering::Relaxed),
+        relocated: reloc_at,
+        enter_trampoline: trampoline::enter_trampoline(),
+        leave_trampoline: trampoline::leave_trampoline(),
+    };
+    let s = stub::assemble(&spec, stub_at).map_err(|e| format!("assembling the stub: {e}"))?;
+    arena.push(&s.code);
+    let jmp = patch::jmp_bytes(pro.patch_at, stub_at, pro.len).ok_or("stub out of rel32 reach")?;
+    Ok(Planned {
+        hook_id,
+        pass: s.pass,
+        patch_at: pro.patch_at,
+        jmp,
+    })
+}
+
+/// First hooked call on a thread: install its state. False = pass the call through.
+fn thread_start() -> bool {
+    if !READY.load(Ordering::Acquire) || !tls::verify_current_thread() {
+        return false;
+    }
+    let st = thread::alloc(NEXT_THREAD.fetch_add(1, Ordering::Relaxed));
+    if st.is_null() {
+        return false;
+    }
+    // SAFETY: fresh state from `alloc`.
+    let state = unsafe { &*st };
+    if !crate::recorder::register_thread(state) {
+        state.limit.store(0, Ordering::Relaxed);
+    }
+    tls::set_current(st);
+    if let Some(key) = EXIT_KEY.get() {
+        // SAFETY: key created in `init`; the value is our state pointer.
+        unsafe { libc::pthread_setspecific(*key, st as *const libc::c_void) };
+    }
+    true
+}
+
+/// A state that never records: installed when a thread's own state is retired.
+static RETIRED: ThreadState = retired_state();
+
+const fn retired_state() -> ThreadState {
+    const E: thread::Entry = thread::Entry {
+        ret: 0,
+        slot: 0,
+        region: 0,
+        t_enter: 0,
+    };
+    ThreadState {
+        depth: AtomicU64::new(0),
+        limit: AtomicU64::new(0),
+        cur: AtomicU64::new(0),
+        end: AtomicU64::new(0),
+        buf: 0,
+        dropped: 0,
+        thread_index: 0,
+        abandoned: 0,
+        entries: [E; thread::STACK_CAP],
+    }
+}
+
+extern "C" fn thread_exit(value: *mut libc::c_void) {
+    let _ = std::panic::catch_unwind(|| {
+        let st = value as *mut ThreadState;
+        if st.is_null() {
+            return;
+        }
+        // Later destructors of this thread may still call hooked functions: they pass through.
+        tls::set_current(&RETIRED as *const ThreadState as *mut ThreadState);
+        // SAFETY: the state was installed by `thread_start` for this thread.
+        crate::recorder::retire_thread(unsafe { &*st });
+    });
+}
+
+/// Slow leave: records one event, flushing the buffer first when it is full.
+fn record_slow(st: &mut ThreadState, region: u64, t_enter: u64, t_exit: u64) {
+    let cur = st.cur.load(Ordering::Relaxed);
+    if cur + EVENT_SIZE > st.end.load(Ordering::Relaxed) {
+        let limit = st.limit.swap(0, Ordering::Relaxed);
+        crate::recorder::flush_thread(st);
+        st.limit.store(
+            limit.min(crate::recorder::active_limit()),
+            Ordering::Relaxed,
+        );
+    }
+    let cur = st.cur.load(Ordering::Relaxed);
+    if cur + EVENT_SIZE > st.end.load(Ordering::Relaxed) {
+        st.dropped += 1;
+        return;
+    }
+    // SAFETY: `cur` lies inside this thread's event buffer with room for one event.
+    unsafe {
+        (cur as *mut Event).write(Event {
+            t_enter,
+            t_exit,
+            region,
+        })
+    };
+    st.cur.store(cur + EVENT_SIZE, Ordering::Relaxed);
+}
+
+/// No shadow entry matches a returning frame: the real return address is unknown.
+fn fatal_lost_return(slot: u64) -> ! {
+    crate::log::error(&format!(
+        "internal error: lost the return address of the frame at {slot:#x}; aborting"
+    ));
+    std::process::abort()
+}

@@ -1,0 +1,166 @@
+//! Prologue analysis and relocation: which bytes the 5-byte `jmp` overwrites, whether that is
+//! safe, and the relocated copy of the overwritten instructions.
+//!
+//! Invariants: the window starts after a leading `endbr64` (so indirect calls still land on
+//! it) and covers whole instructions; a function is refused when its window holds a call, an
+//! undecodable or privileged instruction, or ends before 5 bytes, or when any branch in the
+//! function's body targets the inside of the window. Relocation re-encodes rip-relative
+//! operands and branches for the new address (iced-x86 `BlockEncoder`) and appends a `jmp`
+//! back to the first byte after the window.
+
+use iced_x86::{
+    BlockEncoder, BlockEncoderOptions, Code, Decoder, DecoderOptions, FlowControl, Instruction,
+    InstructionBlock, OpKind,
+};
+
+pub const PATCH_LEN: usize = 5;
+const ENDBR64: [u8; 4] = [0xF3, 0x0F, 0x1E, 0xFA];
+
+#[derive(Debug, Clone)]
+pub struct Prologue {
+    /// First overwritten byte.
+    pub patch_at: u64,
+    /// Bytes covered by the relocated instructions (>= PATCH_LEN).
+    pub len: usize,
+    pub instrs: Vec<Instruction>,
+}
+
+/// Decides the patch window of the function at `addr`. `code` holds its bytes (the whole
+/// body when `size > 0`, else at least the first 32 bytes).
+pub fn analyse(addr: u64, code: &[u8], size: u64) -> Result<Prologue, String> {
+    let skip = if code.starts_with(&ENDBR64) { 4 } else { 0 };
+    let patch_at = addr + skip as u64;
+    let mut d = Decoder::with_ip(64, &code[skip..], patch_at, DecoderOptions::NONE);
+    let mut instrs = Vec::new();
+    let mut len = 0usize;
+    while len < PATCH_LEN {
+        if !d.can_decode() {
+            return Err(format!(
+                "the function is shorter than the {PATCH_LEN}-byte patch"
+            ));
+        }
+        let i = d.decode();
+        if i.is_invalid() {
+            return Err(format!("undecodable instruction at offset {}", skip + len));
+        }
+        len += i.len();
+        match i.flow_control() {
+            // A relocated near call returns into the relocated copy, which then continues
+            // with the next relocated instruction: correct, but an exception unwinding
+            // through that call finds no unwind info for the copy.
+            FlowControl::Next | FlowControl::ConditionalBranch | FlowControl::Call => {}
+            FlowControl::UnconditionalBranch | FlowControl::IndirectBranch | FlowControl::Return
+                if len >= PATCH_LEN => {}
+            FlowControl::UnconditionalBranch | FlowControl::IndirectBranch | FlowControl::Return => {
+                return Err(format!(
+                    "the function is shorter than the {PATCH_LEN}-byte patch (it ends after {len} bytes)"
+                ))
+            }
+            FlowControl::IndirectCall => {
+                return Err(format!("an indirect call in the first {PATCH_LEN} bytes cannot be relocated"))
+            }
+            other => {
+                return Err(format!("instruction {:?} ({other:?}) in the first {PATCH_LEN} bytes", i.code()))
+            }
+        }
+        if i.is_privileged() || matches!(i.code(), Code::Xbegin_rel32 | Code::Xbegin_rel16) {
+            return Err(format!("instruction {:?} cannot be relocated", i.code()));
+        }
+        instrs.push(i);
+    }
+    if size > 0 {
+        check_back_edges(addr, code, size, patch_at, len)?;
+    }
+    Ok(Prologue {
+        patch_at,
+        len,
+        instrs,
+    })
+}
+
+/// Refuses bodies with a branch into `(patch_at, patch_at + len)`.
+fn check_back_edges(
+    addr: u64,
+    code: &[u8],
+    size: u64,
+    patch_at: u64,
+    len: usize,
+) -> Result<(), String> {
+    let body = &code[..(size as usize).min(code.len())];
+    let mut d = Decoder::with_ip(64, body, addr, DecoderOptions::NONE);
+    for i in d.iter() {
+        if i.is_invalid() {
+            continue;
+        }
+        if !matches!(i.op0_kind(), OpKind::NearBranch64) {
+            continue;
+        }
+        let t = i.near_branch_target();
+        if t > patch_at && t < patch_at + len as u64 {
+            return Err(format!(
+                "the instruction at +{:#x} branches to +{:#x}, inside the {len} bytes the patch overwrites",
+                i.ip() - addr,
+                t - addr
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Encodes the window's instructions at `ip`, followed by a `jmp` back into the function.
+pub fn relocate(p: &Prologue, ip: u64) -> Result<Vec<u8>, String> {
+    let mut instrs = p.instrs.clone();
+    let back = Instruction::with_branch(Code::Jmp_rel32_64, p.patch_at + p.len as u64)
+        .map_err(|e| e.to_string())?;
+    instrs.push(back);
+    let block = InstructionBlock::new(&instrs, ip);
+    let r = BlockEncoder::encode(64, block, BlockEncoderOptions::NONE)
+        .map_err(|e| format!("relocation failed: {e}"))?;
+    Ok(r.code_buffer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typical_prologue_with_endbr() {
+        // endbr64; push rbp; mov rbp,rsp; sub rsp,0x10; ret
+        let code = [
+            0xF3, 0x0F, 0x1E, 0xFA, 0x55, 0x48, 0x89, 0xE5, 0x48, 0x83, 0xEC, 0x10, 0xC3,
+        ];
+        let p = analyse(0x1000, &code, code.len() as u64).unwrap();
+        assert_eq!(p.patch_at, 0x1004);
+        assert_eq!(p.len, 8);
+        let r = relocate(&p, 0x2000).unwrap();
+        assert_eq!(&r[..8], &code[4..12]);
+        assert_eq!(r[8], 0xE9);
+    }
+
+    #[test]
+    fn rip_relative_is_rewritten() {
+        // mov rax,[rip+0x100]; ret ; at 0x1000, target 0x1107
+        let code = [0x48, 0x8B, 0x05, 0x00, 0x01, 0x00, 0x00, 0xC3];
+        let p = analyse(0x1000, &code, 8).unwrap();
+        let r = relocate(&p, 0x3000).unwrap();
+        let mut d = Decoder::with_ip(64, &r, 0x3000, DecoderOptions::NONE);
+        let i = d.decode();
+        assert_eq!(i.memory_displacement64(), 0x1107);
+    }
+
+    #[test]
+    fn refuses_short_and_calls_and_back_edges() {
+        assert!(analyse(0x1000, &[0x31, 0xC0, 0xC3, 0xCC, 0xCC, 0xCC], 3)
+            .unwrap_err()
+            .contains("shorter"));
+        assert!(analyse(0x1000, &[0xFF, 0x15, 0, 0, 0, 0, 0xC3], 7)
+            .unwrap_err()
+            .contains("call"));
+        // xor eax,eax; xor ecx,ecx; inc eax (+4); cmp eax,10; jne +4 (back into window)
+        let code = [
+            0x31, 0xC0, 0x31, 0xC9, 0xFF, 0xC0, 0x83, 0xF8, 0x0A, 0x75, 0xF9, 0xC3,
+        ];
+        let e = analyse(0x1000, &code, code.len() as u64).unwrap_err();
+        assert!(e.contains("inside"), "{e}");
+    }
+}

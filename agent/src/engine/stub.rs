@@ -1,0 +1,183 @@
+//! The per-function stub, assembled with iced-x86's `CodeAssembler`.
+//!
+//! Enter (at the stub's start, `[rsp]` = the caller's return address): save rax/rdx/r11 in
+//! the red zone, push a shadow entry `{return address, slot, region, t_enter}`, restore, pop
+//! the return address and `call` the relocated prologue, so the original runs on exactly the
+//! caller's stack (stack arguments included) and calls/returns stay paired for the CPU's
+//! return predictor. Leave (after the original returns): save rax, flags (lahf/seto), rdx,
+//! rcx, r11 in the red zone, take `t_exit`, check the top entry is this frame's, append the
+//! event, put the real return address back, restore and `ret`. Anything unusual (no thread
+//! state, stack full, buffer full, frames left by longjmp) goes to a trampoline that saves
+//! everything. Invariant: the fast path writes only rax, rdx, rcx, r11 and flags, all of which
+//! it restores; a pass-through call runs the original with every register as the caller set it.
+
+use super::thread::{ENTRY_SIZE, EVENT_SIZE, OFF_CUR, OFF_DEPTH, OFF_END, OFF_ENTRIES, OFF_LIMIT};
+use super::trampoline::LEAVE_RESERVE;
+use iced_x86::code_asm::*;
+use iced_x86::{BlockEncoderOptions, IcedError};
+
+pub struct StubSpec {
+    pub hook_id: u32,
+    pub region: u32,
+    pub tls_offset: i32,
+    /// Address of the relocated prologue.
+    pub relocated: u64,
+    pub enter_trampoline: u64,
+    pub leave_trampoline: u64,
+}
+
+pub struct Stub {
+    pub code: Vec<u8>,
+    /// Where a pass-through call continues (restores r11, jumps to the relocated prologue).
+    pub pass: u64,
+}
+
+fn fs_qword(off: i32) -> AsmMemoryOperand {
+    qword_ptr(off as i64 as u64).fs()
+}
+
+/// Assembles the stub for placement at `ip`.
+pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
+    let mut a = CodeAssembler::new(64)?;
+    let mut enter = a.create_label();
+    let mut enter_slow = a.create_label();
+    let mut enter_undo = a.create_label();
+    let mut leave_slow = a.create_label();
+    let mut restore = a.create_label();
+    let mut pass = a.create_label();
+    let mut enter_slot = a.create_label();
+    let mut leave_slot = a.create_label();
+    let depth = OFF_DEPTH;
+    let entries = OFF_ENTRIES;
+
+    // ---- enter ----
+    a.set_label(&mut enter)?;
+    a.mov(qword_ptr(rsp - 8), rax)?;
+    a.mov(qword_ptr(rsp - 16), rdx)?;
+    a.mov(qword_ptr(rsp - 24), r11)?;
+    a.mov(r11, fs_qword(spec.tls_offset))?;
+    a.test(r11, r11)?;
+    a.jz(enter_slow)?;
+    a.mov(eax, ENTRY_SIZE as u32)?;
+    a.xadd(qword_ptr(r11 + depth), rax)?;
+    a.cmp(rax, qword_ptr(r11 + OFF_LIMIT))?;
+    a.jae(enter_undo)?;
+    a.lea(r11, qword_ptr(r11 + rax + entries))?;
+    a.mov(rax, qword_ptr(rsp))?;
+    a.mov(qword_ptr(r11), rax)?;
+    a.mov(qword_ptr(r11 + 8), rsp)?;
+    a.mov(qword_ptr(r11 + 16), spec.region as i32)?;
+    a.rdtsc()?;
+    a.shl(rdx, 32)?;
+    a.or(rax, rdx)?;
+    a.mov(qword_ptr(r11 + 24), rax)?;
+    a.mov(rax, qword_ptr(rsp - 8))?;
+    a.mov(rdx, qword_ptr(rsp - 16))?;
+    a.mov(r11, qword_ptr(rsp - 24))?;
+    a.lea(rsp, qword_ptr(rsp + 8))?;
+    a.call(spec.relocated)?;
+
+    // ---- leave ----
+    a.lea(rsp, qword_ptr(rsp - 8))?;
+    a.mov(qword_ptr(rsp - 8), rax)?;
+    a.lahf()?;
+    a.seto(al)?;
+    a.mov(qword_ptr(rsp - 16), rax)?;
+    a.mov(qword_ptr(rsp - 24), rdx)?;
+    a.mov(qword_ptr(rsp - 32), rcx)?;
+    a.mov(qword_ptr(rsp - 40), r11)?;
+    a.rdtsc()?;
+    a.shl(rdx, 32)?;
+    a.or(rax, rdx)?;
+    a.mov(r11, fs_qword(spec.tls_offset))?;
+    a.mov(rcx, qword_ptr(r11 + depth))?;
+    a.lea(rdx, qword_ptr(r11 + rcx + (entries - ENTRY_SIZE as i32)))?;
+    a.cmp(qword_ptr(rdx + 8), rsp)?;
+    a.jne(leave_slow)?;
+    a.mov(rcx, qword_ptr(r11 + OFF_CUR))?;
+    a.cmp(rcx, qword_ptr(r11 + OFF_END))?;
+    a.jae(leave_slow)?;
+    a.mov(ecx, EVENT_SIZE as u32)?;
+    a.xadd(qword_ptr(r11 + OFF_CUR), rcx)?;
+    a.mov(qword_ptr(rcx + 8), rax)?;
+    a.mov(rax, qword_ptr(rdx + 24))?;
+    a.mov(qword_ptr(rcx), rax)?;
+    a.mov(rax, qword_ptr(rdx + 16))?;
+    a.mov(qword_ptr(rcx + 16), rax)?;
+    a.mov(rax, qword_ptr(rdx))?;
+    a.mov(qword_ptr(rsp), rax)?;
+    a.sub(qword_ptr(r11 + depth), ENTRY_SIZE as i32)?;
+    a.set_label(&mut restore)?;
+    a.mov(r11, qword_ptr(rsp - 40))?;
+    a.mov(rcx, qword_ptr(rsp - 32))?;
+    a.mov(rdx, qword_ptr(rsp - 24))?;
+    a.mov(rax, qword_ptr(rsp - 16))?;
+    a.add(al, 0x7f)?;
+    a.sahf()?;
+    a.mov(rax, qword_ptr(rsp - 8))?;
+    a.ret()?;
+
+    // ---- leave slow: rax = t_exit; the trampoline puts the real return address in rax ----
+    a.set_label(&mut leave_slow)?;
+    a.lea(rsp, qword_ptr(rsp - LEAVE_RESERVE as i32))?;
+    a.call(qword_ptr(leave_slot))?;
+    a.lea(rsp, qword_ptr(rsp + LEAVE_RESERVE as i32))?;
+    a.mov(qword_ptr(rsp), rax)?;
+    a.jmp(restore)?;
+
+    // ---- enter slow: r11 carries the hook id; the trampoline returns here to retry, or to
+    // `pass` when Rust decided to pass the call through ----
+    a.set_label(&mut enter_undo)?;
+    a.sub(qword_ptr(r11 + depth), ENTRY_SIZE as i32)?;
+    a.set_label(&mut enter_slow)?;
+    a.mov(rax, qword_ptr(rsp - 8))?;
+    a.mov(rdx, qword_ptr(rsp - 16))?;
+    a.mov(r11, qword_ptr(rsp - 24))?;
+    a.push(r11)?;
+    a.mov(r11d, spec.hook_id)?;
+    a.call(qword_ptr(enter_slot))?;
+    a.pop(r11)?;
+    a.jmp(enter)?;
+    a.set_label(&mut pass)?;
+    a.pop(r11)?;
+    a.jmp(spec.relocated)?;
+
+    // Data slots need no alignment on x86-64.
+    a.set_label(&mut enter_slot)?;
+    a.dq(&[spec.enter_trampoline])?;
+    a.set_label(&mut leave_slot)?;
+    a.dq(&[spec.leave_trampoline])?;
+
+    let result = a.assemble_options(ip, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let pass = result.label_ip(&pass)?;
+    Ok(Stub {
+        code: result.inner.code_buffer,
+        pass,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions, Register};
+
+    #[test]
+    fn fs_operand_is_absolute_and_signed() {
+        let spec = StubSpec {
+            hook_id: 7,
+            region: 3,
+            tls_offset: -0x1230,
+            relocated: 0x7000_1000,
+            enter_trampoline: 0x1111,
+            leave_trampoline: 0x2222,
+        };
+        let stub = assemble(&spec, 0x7000_0000).unwrap();
+        let mut d = Decoder::with_ip(64, &stub.code, 0x7000_0000, DecoderOptions::NONE);
+        let load = d.iter().nth(3).unwrap();
+        assert_eq!(load.op0_register(), Register::R11);
+        assert_eq!(load.segment_prefix(), Register::FS);
+        assert_eq!(load.memory_base(), Register::None);
+        assert_eq!(load.memory_displacement64() as i64, -0x1230);
+        assert!(stub.pass > 0x7000_0000 && stub.pass < 0x7000_0000 + stub.code.len() as u64);
+    }
+}

@@ -1,0 +1,194 @@
+//! The two shared slow-path trampolines and the Rust functions they call.
+//!
+//! A stub reaches a trampoline with `call [rip+slot]`. The trampoline saves flags and all
+//! sixteen general registers (the `Frame`), then the complete extended state with `xsave64`
+//! (x87, MXCSR, all vector registers of every enabled width), calls Rust with a pointer to the
+//! frame, restores everything and returns. Rust communicates only through the frame: it may
+//! rewrite the frame's return address (enter: pass through instead of retrying) or the saved
+//! `rax` (leave: the real return address). Invariant: nothing of the program's register state
+//! is changed by the slow path except what the stub protocol says.
+
+use super::thread::{ThreadState, ENTRY_SIZE};
+use super::{hooks, tls};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Registers as pushed by the trampolines (lowest address first).
+#[repr(C)]
+pub struct Frame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rax: u64,
+    pub rflags: u64,
+    pub ret: u64,
+}
+
+/// Bytes of `xsave` area to reserve: set from CPUID leaf 0xD at init (plus alignment slack).
+static SCOPE_XSAVE_RESERVE: AtomicU64 = AtomicU64::new(16384);
+
+/// Bytes the leave stub reserves below the return slot before calling its trampoline.
+pub const LEAVE_RESERVE: u64 = 48;
+
+macro_rules! trampoline {
+    ($name:literal, $target:path) => {
+        std::arch::global_asm!(
+            concat!(".pushsection .text.", $name, ",\"ax\",@progbits"),
+            ".p2align 4",
+            concat!(".globl ", $name),
+            concat!(".hidden ", $name),
+            concat!(".type ", $name, ",@function"),
+            concat!($name, ":"),
+            "pushfq",
+            "push rax",
+            "push rcx",
+            "push rdx",
+            "push rbx",
+            "push rbp",
+            "push rsi",
+            "push rdi",
+            "push r8",
+            "push r9",
+            "push r10",
+            "push r11",
+            "push r12",
+            "push r13",
+            "push r14",
+            "push r15",
+            "mov rbp, rsp",
+            "sub rsp, qword ptr [rip + {reserve}]",
+            "and rsp, -64",
+            "xor eax, eax",
+            "mov qword ptr [rsp + 512], rax",
+            "mov qword ptr [rsp + 520], rax",
+            "mov qword ptr [rsp + 528], rax",
+            "mov qword ptr [rsp + 536], rax",
+            "mov qword ptr [rsp + 544], rax",
+            "mov qword ptr [rsp + 552], rax",
+            "mov qword ptr [rsp + 560], rax",
+            "mov qword ptr [rsp + 568], rax",
+            "mov eax, -1",
+            "mov edx, -1",
+            "xsave64 [rsp]",
+            "cld",
+            "mov rdi, rbp",
+            "call {target}",
+            "mov eax, -1",
+            "mov edx, -1",
+            "xrstor64 [rsp]",
+            "mov rsp, rbp",
+            "pop r15",
+            "pop r14",
+            "pop r13",
+            "pop r12",
+            "pop r11",
+            "pop r10",
+            "pop r9",
+            "pop r8",
+            "pop rdi",
+            "pop rsi",
+            "pop rbp",
+            "pop rbx",
+            "pop rdx",
+            "pop rcx",
+            "pop rax",
+            "popfq",
+            "ret",
+            concat!(".size ", $name, ", . - ", $name),
+            ".popsection",
+            reserve = sym SCOPE_XSAVE_RESERVE,
+            target = sym $target,
+        );
+    };
+}
+
+trampoline!("scope_tramp_enter", enter_slow);
+trampoline!("scope_tramp_leave", leave_slow);
+
+extern "C" {
+    fn scope_tramp_enter();
+    fn scope_tramp_leave();
+}
+
+pub fn enter_trampoline() -> u64 {
+    scope_tramp_enter as *const () as u64
+}
+
+pub fn leave_trampoline() -> u64 {
+    scope_tramp_leave as *const () as u64
+}
+
+/// Sets the xsave reservation from CPUID; false if the CPU/OS lacks XSAVE.
+pub fn init_xsave() -> bool {
+    let leaf1 = std::arch::x86_64::__cpuid(1);
+    let osxsave = leaf1.ecx & (1 << 27) != 0;
+    if !osxsave {
+        return false;
+    }
+    // Leaf 0xD exists when OSXSAVE is set.
+    let d = std::arch::x86_64::__cpuid_count(0xD, 0);
+    SCOPE_XSAVE_RESERVE.store(u64::from(d.ebx) + 128, Ordering::Relaxed);
+    true
+}
+
+/// Slow enter: the thread has no state yet, recording is off on this thread, or its shadow
+/// stack is full. Default (frame untouched): retry the fast path. Pass through: set `ret`.
+extern "C" fn enter_slow(frame: *mut Frame) {
+    // SAFETY: the trampoline passes its own, live, exclusively used frame.
+    let frame = unsafe { &mut *frame };
+    let pass = hooks::pass_address(frame.r11 as usize);
+    let decision = std::panic::catch_unwind(|| {
+        let st = tls::current();
+        if st.is_null() {
+            return super::thread_start();
+        }
+        // SAFETY: a non-null TLS state was installed by `thread_start` and stays mapped.
+        let st = unsafe { &mut *st };
+        if st.limit.load(Ordering::Relaxed) != 0 {
+            st.dropped += 1; // shadow stack full: degrade to pass-through
+        }
+        false
+    });
+    if !matches!(decision, Ok(true)) {
+        frame.ret = pass;
+    }
+}
+
+/// Slow leave: the top shadow entry is not this frame's (frames were left by longjmp or
+/// unwinding), or the event buffer is full. Puts the real return address in `frame.rax`.
+extern "C" fn leave_slow(frame: *mut Frame) {
+    let slot = frame as u64 + std::mem::size_of::<Frame>() as u64 + LEAVE_RESERVE;
+    // SAFETY: as above.
+    let frame = unsafe { &mut *frame };
+    let t_exit = frame.rax;
+    let st = tls::current();
+    // SAFETY: a leave stub runs only after its enter stub pushed an entry on this thread's state.
+    let st = unsafe { &mut *st };
+    match unwind_to(st, slot) {
+        Some(entry) => {
+            frame.rax = entry.ret;
+            super::record_slow(st, entry.region, entry.t_enter, t_exit);
+        }
+        None => super::fatal_lost_return(slot),
+    }
+}
+
+/// Pops entries down to the one whose slot is `slot`, counting abandoned frames.
+fn unwind_to(st: &mut ThreadState, slot: u64) -> Option<super::thread::Entry> {
+    let open = st.open_entries();
+    let idx = open.iter().rposition(|e| e.slot == slot)?;
+    let entry = open[idx];
+    st.abandoned += (open.len() - 1 - idx) as u64;
+    st.depth.store(idx as u64 * ENTRY_SIZE, Ordering::Relaxed);
+    Some(entry)
+}

@@ -1,0 +1,133 @@
+//! `libscope_agent.so`: preloaded into every rank of an unmodified MPI program, it times the
+//! functions named in the TOML config and writes one HDF5 file for the whole run.
+//!
+//! Every symbol the agent exports is in this file: the MPI entry points it interposes (C
+//! `MPI_*` and the `PMPI_*` names that Fortran bindings call), and nothing else. `unsafe` is
+//! confined to `engine/` (code patching, stubs, trampolines, TLS), `mpi/` (calling MPI through
+//! `dlsym`), `resolve.rs` (`dl_iterate_phdr`), and the libc calls of `log`, `output` and
+//! `recorder`. No panic crosses an `extern "C"` boundary.
+
+mod engine;
+mod lifecycle;
+mod log;
+mod mpi;
+mod output;
+mod recorder;
+mod resolve;
+mod target;
+
+pub use engine::prologue;
+
+use std::ffi::{c_char, c_int};
+
+/// MPI's generic error class, returned when the real MPI cannot be found.
+const MPI_ERR_OTHER: c_int = 15;
+
+#[used]
+#[link_section = ".init_array"]
+static CONSTRUCTOR: extern "C" fn() = constructor;
+
+extern "C" fn constructor() {
+    lifecycle::start();
+}
+
+fn missing_mpi(name: &str) -> c_int {
+    log::error(&format!("cannot find the real {name}"));
+    MPI_ERR_OTHER
+}
+
+unsafe fn init(argc: *mut c_int, argv: *mut *mut *mut c_char) -> c_int {
+    let Some(real) = mpi::real_init() else {
+        return missing_mpi("PMPI_Init");
+    };
+    // SAFETY: the caller's arguments are passed on unchanged to the real PMPI_Init.
+    let rc = unsafe { real(argc, argv) };
+    if rc == 0 {
+        lifecycle::after_mpi_init();
+    }
+    rc
+}
+
+unsafe fn init_thread(
+    argc: *mut c_int,
+    argv: *mut *mut *mut c_char,
+    required: c_int,
+    provided: *mut c_int,
+) -> c_int {
+    let Some(real) = mpi::real_init_thread() else {
+        return missing_mpi("PMPI_Init_thread");
+    };
+    // SAFETY: as in `init`.
+    let rc = unsafe { real(argc, argv, required, provided) };
+    if rc == 0 {
+        lifecycle::after_mpi_init();
+    }
+    rc
+}
+
+unsafe fn finalize() -> c_int {
+    lifecycle::before_mpi_finalize();
+    let Some(real) = mpi::real_finalize() else {
+        return missing_mpi("PMPI_Finalize");
+    };
+    // SAFETY: the real PMPI_Finalize takes no arguments.
+    unsafe { real() }
+}
+
+/// # Safety
+/// Called by the program as `MPI_Init`, with its arguments.
+#[no_mangle]
+pub unsafe extern "C" fn MPI_Init(argc: *mut c_int, argv: *mut *mut *mut c_char) -> c_int {
+    // SAFETY: forwarded as received.
+    unsafe { init(argc, argv) }
+}
+
+/// # Safety
+/// As `MPI_Init`.
+#[no_mangle]
+pub unsafe extern "C" fn PMPI_Init(argc: *mut c_int, argv: *mut *mut *mut c_char) -> c_int {
+    // SAFETY: forwarded as received.
+    unsafe { init(argc, argv) }
+}
+
+/// # Safety
+/// Called by the program as `MPI_Init_thread`, with its arguments.
+#[no_mangle]
+pub unsafe extern "C" fn MPI_Init_thread(
+    argc: *mut c_int,
+    argv: *mut *mut *mut c_char,
+    required: c_int,
+    provided: *mut c_int,
+) -> c_int {
+    // SAFETY: forwarded as received.
+    unsafe { init_thread(argc, argv, required, provided) }
+}
+
+/// # Safety
+/// As `MPI_Init_thread`.
+#[no_mangle]
+pub unsafe extern "C" fn PMPI_Init_thread(
+    argc: *mut c_int,
+    argv: *mut *mut *mut c_char,
+    required: c_int,
+    provided: *mut c_int,
+) -> c_int {
+    // SAFETY: forwarded as received.
+    unsafe { init_thread(argc, argv, required, provided) }
+}
+
+/// # Safety
+/// Called by the program as `MPI_Finalize`.
+#[no_mangle]
+pub unsafe extern "C" fn MPI_Finalize() -> c_int {
+    // SAFETY: no arguments.
+    unsafe { finalize() }
+}
+
+/// # Safety
+/// As `MPI_Finalize`.
+#[no_mangle]
+pub unsafe extern "C" fn PMPI_Finalize() -> c_int {
+    // SAFETY: no arguments.
+    unsafe { finalize() }
+}

@@ -1,0 +1,298 @@
+//! The agent's life in a process: dormant after the constructor (config read, regions
+//! resolved, hooks attached, events buffered in memory), set up after the real `MPI_Init`
+//! (rank 0 creates the temporary directory and broadcasts it; every rank opens its file), torn
+//! down before the real `MPI_Finalize` (flush, barrier, rank 0 merges), or at exit for a
+//! process that never initialised MPI (a one-rank file).
+//!
+//! Invariants: nothing here panics into the program (every entry point catches); an internal
+//! failure disables profiling with one `scope[...]` line and the program runs on; every rank
+//! takes part in the same collectives whatever failed locally, so no rank hangs.
+
+use crate::{engine, log, mpi, output, recorder, resolve, target};
+use scope_config::env;
+use scope_format::{merge, rank_file_name, FileAttrs, MergeInput};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Life {
+    active: bool,
+    mpi: Option<mpi::Mpi>,
+    rank: u32,
+    size: u32,
+    dir: Option<PathBuf>,
+    output: PathBuf,
+    /// Regions that matched nothing here, reported once the rank is known (rank 0 only).
+    unmatched: Vec<String>,
+    done: bool,
+}
+
+static LIFE: Mutex<Option<Life>> = Mutex::new(None);
+
+fn with_life<R>(f: impl FnOnce(&mut Life) -> R) -> R {
+    let mut g = LIFE.lock().unwrap_or_else(|p| p.into_inner());
+    f(g.get_or_insert_with(Life::default))
+}
+
+/// Runs `f`, turning a panic into a disabled agent.
+fn guarded(what: &str, f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        log::error(&format!(
+            "internal error during {what}; profiling is disabled"
+        ));
+        with_life(|l| l.active = false);
+    }
+}
+
+/// The constructor: dormant set-up.
+pub fn start() {
+    guarded("start-up", || {
+        if !target::is_target() {
+            return;
+        }
+        log::set_verbose(std::env::var_os(env::VERBOSE).is_some_and(|v| v != "0"));
+        let Some(config) = std::env::var_os(env::CONFIG) else {
+            log::info("SCOPE_CONFIG is not set; not profiling");
+            return;
+        };
+        let cfg = match scope_config::load(std::path::Path::new(&config)) {
+            Ok(c) => c,
+            Err(e) => return log::error(&format!("{e}; not profiling")),
+        };
+        if !recorder::clock::init() {
+            log::info("the TSC is not marked invariant; timings may drift");
+        }
+        if let Err(e) = engine::init() {
+            return log::error(&format!(
+                "cannot start the interception engine: {e}; not profiling"
+            ));
+        }
+        let res = resolve::resolve(&cfg);
+        recorder::set_regions(res.regions.clone());
+        let results = engine::attach(&res.targets);
+        let mut hooked = 0;
+        for (t, r) in res.targets.iter().zip(results) {
+            match r {
+                Ok(()) => {
+                    hooked += 1;
+                    log::info(&format!("hooked {} at {:#x}", t.label, t.address));
+                }
+                Err(e) => log::error(&format!("cannot hook {}: {e}", t.label)),
+            }
+        }
+        with_life(|l| {
+            l.active = hooked > 0;
+            l.output = output::output_path();
+            l.unmatched = res.unmatched;
+        });
+        // SAFETY: registering a plain extern "C" function with atexit.
+        unsafe { libc::atexit(at_exit) };
+    });
+}
+
+/// Regions without a function here. `scope-run` checked the program before launch, so under
+/// it this is only said in verbose mode; used bare, the agent is the only one to say it.
+fn report_unmatched() {
+    let launched = std::env::var_os(env::LAUNCHED).is_some();
+    for s in with_life(|l| std::mem::take(&mut l.unmatched)) {
+        let msg = format!("region '{s}': no matching function is loaded in this process");
+        if launched {
+            log::info(&msg);
+        } else {
+            log::error(&msg);
+        }
+    }
+}
+
+fn active() -> bool {
+    with_life(|l| l.active && !l.done)
+}
+
+/// After the real `MPI_Init`/`MPI_Init_thread` succeeded.
+pub fn after_mpi_init() {
+    guarded("MPI_Init", || {
+        if !active() || with_life(|l| l.mpi.is_some()) {
+            return;
+        }
+        let m = match mpi::Mpi::attach() {
+            Ok(m) => m,
+            Err(e) => {
+                log::error(&format!("{e}; not profiling"));
+                return with_life(|l| l.active = false);
+            }
+        };
+        let (rank, size) = (m.rank().max(0) as u32, m.size().max(1) as u32);
+        log::set_rank(rank.into());
+        log::info(&format!("MPI ABI: {:?}, {size} ranks", m.abi));
+        if rank == 0 {
+            report_unmatched();
+        }
+        let out = with_life(|l| l.output.clone());
+        let mut buf = vec![0u8; 4096];
+        if rank == 0 {
+            match output::make_tmpdir(&out) {
+                Ok(d) => {
+                    let b = d.as_os_str().as_encoded_bytes();
+                    if b.len() < buf.len() {
+                        buf[..b.len()].copy_from_slice(b);
+                    }
+                }
+                Err(e) => log::error(&format!("{e}; not profiling")),
+            }
+        }
+        m.bcast_bytes(&mut buf);
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
+        let dir =
+            (end > 0).then(|| PathBuf::from(String::from_utf8_lossy(&buf[..end]).into_owned()));
+        if let Some(d) = &dir {
+            if let Err(e) = recorder::open_rank_file(&d.join(rank_file_name(rank)), rank) {
+                log::error(&format!(
+                    "cannot create my rank file: {e}; my data will be missing"
+                ));
+            }
+            // Runs before HDF5's own exit handler (registered when the file was created).
+            // SAFETY: as in `start`.
+            unsafe { libc::atexit(at_exit) };
+        }
+        with_life(|l| {
+            l.rank = rank;
+            l.size = size;
+            l.dir = dir;
+            l.mpi = Some(m);
+        });
+    });
+}
+
+/// Before the real `MPI_Finalize`.
+pub fn before_mpi_finalize() {
+    guarded("MPI_Finalize", || {
+        if !active() {
+            return;
+        }
+        if with_life(|l| l.mpi.is_none()) && mpi::is_initialized() {
+            after_mpi_init(); // MPI was initialised by a path we did not intercept
+        }
+        let Some((rank, size, dir, out)) = with_life(|l| {
+            l.mpi
+                .as_ref()
+                .map(|_| (l.rank, l.size, l.dir.clone(), l.output.clone()))
+        }) else {
+            return;
+        };
+        recorder::stop_and_flush_all();
+        if recorder::has_rank_file() {
+            if let Err(e) = recorder::close_rank_file() {
+                log::error(&format!("closing my rank file: {e}"));
+            }
+        }
+        with_life(|l| {
+            if let Some(m) = &l.mpi {
+                m.barrier();
+            }
+        });
+        if rank == 0 {
+            if let Some(dir) = dir {
+                merge_dir(&dir, size, &out);
+            }
+        }
+        with_life(|l| {
+            if let Some(m) = l.mpi.take() {
+                m.free();
+            }
+            l.done = true;
+        });
+    });
+}
+
+/// Rank 0: merges the per-rank files of `dir` into the output and removes them.
+fn merge_dir(dir: &std::path::Path, size: u32, out: &std::path::Path) {
+    let inputs: Vec<MergeInput> = (0..size)
+        .map(|rank| MergeInput {
+            rank,
+            path: dir.join(rank_file_name(rank)),
+        })
+        .filter(|i| i.path.exists())
+        .collect();
+    let present: Vec<u32> = inputs.iter().map(|i| i.rank).collect();
+    let target = output::free_output_name(out);
+    if target != out {
+        log::error(&format!(
+            "{} exists; writing {} instead",
+            out.display(),
+            target.display()
+        ));
+    }
+    let mut attrs = FileAttrs {
+        ranks: size.into(),
+        version: scope_format::TOOL_VERSION.into(),
+        complete: true,
+        missing_ranks: (0..size)
+            .filter(|r| !present.contains(r))
+            .map(i64::from)
+            .collect(),
+    };
+    attrs.complete = attrs.missing_ranks.is_empty();
+    match merge(&inputs, &target, &attrs) {
+        Ok(report) => {
+            for (r, why) in &report.unreadable {
+                log::error(&format!("rank {r}'s file could not be merged: {why}"));
+            }
+            log::info(&format!(
+                "merged {} ranks, {} events into {}",
+                report.ranks_merged.len(),
+                report.events,
+                target.display()
+            ));
+            if report.unreadable.is_empty() {
+                for i in &inputs {
+                    let _ = std::fs::remove_file(&i.path);
+                }
+                let _ = std::fs::remove_dir(dir);
+            } else {
+                log::error(&format!("per-rank files kept in {}", dir.display()));
+            }
+        }
+        Err(e) => log::error(&format!(
+            "merging into {}: {e}; per-rank files kept in {}",
+            target.display(),
+            dir.display()
+        )),
+    }
+}
+
+extern "C" fn at_exit() {
+    guarded("exit", || {
+        if !active() {
+            return;
+        }
+        let (has_mpi, out) = with_life(|l| (l.mpi.is_some(), l.output.clone()));
+        recorder::stop_and_flush_all();
+        if has_mpi {
+            // Exit without MPI_Finalize: keep what this rank recorded for salvage.
+            if recorder::has_rank_file() {
+                let _ = recorder::close_rank_file();
+            }
+            let dir = with_life(|l| l.dir.clone()).unwrap_or_default();
+            log::error(&format!(
+                "exiting without MPI_Finalize; this rank's data stays in {}",
+                dir.display()
+            ));
+        } else {
+            // Never an MPI process: a one-rank profile.
+            report_unmatched();
+            match output::make_tmpdir(&out) {
+                Ok(dir) => {
+                    match recorder::open_rank_file(&dir.join(rank_file_name(0)), 0) {
+                        Ok(()) => {
+                            let _ = recorder::close_rank_file();
+                        }
+                        Err(e) => log::error(&format!("cannot write the profile: {e}")),
+                    }
+                    merge_dir(&dir, 1, &out);
+                }
+                Err(e) => log::error(&format!("{e}; the profile is lost")),
+            }
+        }
+        with_life(|l| l.done = true);
+    });
+}

@@ -1,0 +1,151 @@
+//! The run-time MPI layer: the handful of MPI calls the agent makes, for Open MPI and the
+//! MPICH family from one binary, with the ABI detected at run time (see
+//! shared/design/mpi-abi.md for the constants). All MPI knowledge of the agent lives here.
+//! Invariant: handles travel as pointer-sized integers; every call goes to the real `PMPI_*`.
+
+mod find;
+
+use std::ffi::{c_char, c_int, c_void};
+
+pub type InitFn = unsafe extern "C" fn(*mut c_int, *mut *mut *mut c_char) -> c_int;
+pub type InitThreadFn =
+    unsafe extern "C" fn(*mut c_int, *mut *mut *mut c_char, c_int, *mut c_int) -> c_int;
+pub type FinalizeFn = unsafe extern "C" fn() -> c_int;
+type FlagFn = unsafe extern "C" fn(*mut c_int) -> c_int;
+type CommIntFn = unsafe extern "C" fn(usize, *mut c_int) -> c_int;
+type CommDupFn = unsafe extern "C" fn(usize, *mut u64) -> c_int;
+type CommFn = unsafe extern "C" fn(usize) -> c_int;
+type CommFreeFn = unsafe extern "C" fn(*mut u64) -> c_int;
+type BcastFn = unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, usize) -> c_int;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abi {
+    OpenMpi,
+    Mpich,
+}
+
+pub fn real_init() -> Option<InitFn> {
+    // SAFETY: the symbol is libmpi's PMPI_Init, whose C signature is InitFn.
+    find::real("PMPI_Init").map(|p| unsafe { std::mem::transmute::<usize, InitFn>(p) })
+}
+
+pub fn real_init_thread() -> Option<InitThreadFn> {
+    // SAFETY: as above for PMPI_Init_thread.
+    find::real("PMPI_Init_thread").map(|p| unsafe { std::mem::transmute::<usize, InitThreadFn>(p) })
+}
+
+pub fn real_finalize() -> Option<FinalizeFn> {
+    // SAFETY: as above for PMPI_Finalize.
+    find::real("PMPI_Finalize").map(|p| unsafe { std::mem::transmute::<usize, FinalizeFn>(p) })
+}
+
+/// The agent's own communicator and the calls it needs.
+pub struct Mpi {
+    pub abi: Abi,
+    comm: usize,
+    byte: usize,
+    comm_rank: CommIntFn,
+    comm_size: CommIntFn,
+    barrier: CommFn,
+    bcast: BcastFn,
+    comm_free: CommFreeFn,
+}
+
+fn flag(name: &str) -> Option<bool> {
+    let f = find::any(name)?;
+    // SAFETY: PMPI_Initialized / PMPI_Finalized take an int* and may be called at any time.
+    let f: FlagFn = unsafe { std::mem::transmute::<usize, FlagFn>(f) };
+    let mut v: c_int = 0;
+    // SAFETY: valid out pointer.
+    (unsafe { f(&mut v) } == 0).then_some(v != 0)
+}
+
+pub fn is_initialized() -> bool {
+    flag("PMPI_Initialized").unwrap_or(false)
+}
+
+macro_rules! func {
+    ($name:literal, $ty:ty) => {{
+        let p = find::any($name).ok_or(concat!("cannot find ", $name))?;
+        // SAFETY: the named MPI function has the C signature `$ty` (handles as intptr).
+        unsafe { std::mem::transmute::<usize, $ty>(p) }
+    }};
+}
+
+impl Mpi {
+    /// Detects the ABI and duplicates `MPI_COMM_WORLD`. Call only after MPI is initialised.
+    pub fn attach() -> Result<Mpi, String> {
+        if find::any("MPI_Abi_get_version").is_some() {
+            return Err("the MPI-5 standard ABI is not supported yet".into());
+        }
+        // The executable's copy-relocated object (RTLD_DEFAULT) first: the one inside libmpi
+        // is stale when the program references MPI_COMM_WORLD itself.
+        let ompi_world =
+            find::default("ompi_mpi_comm_world").or_else(|| find::in_libmpi("ompi_mpi_comm_world"));
+        let (abi, world, byte) = match ompi_world {
+            Some(w) => {
+                let byte = find::default("ompi_mpi_byte")
+                    .or_else(|| find::in_libmpi("ompi_mpi_byte"))
+                    .ok_or("Open MPI without ompi_mpi_byte")?;
+                (Abi::OpenMpi, w, byte)
+            }
+            None => (Abi::Mpich, 0x4400_0000usize, 0x4c00_010dusize),
+        };
+        let comm_dup = func!("PMPI_Comm_dup", CommDupFn);
+        let mut comm: u64 = 0;
+        // SAFETY: valid communicator handle and out pointer (MPICH writes 4 bytes, Open MPI 8).
+        if unsafe { comm_dup(world, &mut comm) } != 0 {
+            return Err("MPI_Comm_dup(MPI_COMM_WORLD) failed".into());
+        }
+        Ok(Mpi {
+            abi,
+            comm: comm as usize,
+            byte,
+            comm_rank: func!("PMPI_Comm_rank", CommIntFn),
+            comm_size: func!("PMPI_Comm_size", CommIntFn),
+            barrier: func!("PMPI_Barrier", CommFn),
+            bcast: func!("PMPI_Bcast", BcastFn),
+            comm_free: func!("PMPI_Comm_free", CommFreeFn),
+        })
+    }
+
+    pub fn rank(&self) -> i32 {
+        let mut r = -1;
+        // SAFETY: our communicator, valid out pointer.
+        unsafe { (self.comm_rank)(self.comm, &mut r) };
+        r
+    }
+
+    pub fn size(&self) -> i32 {
+        let mut s = 0;
+        // SAFETY: as above.
+        unsafe { (self.comm_size)(self.comm, &mut s) };
+        s
+    }
+
+    pub fn barrier(&self) {
+        // SAFETY: our communicator.
+        unsafe { (self.barrier)(self.comm) };
+    }
+
+    /// Broadcasts `buf` from rank 0.
+    pub fn bcast_bytes(&self, buf: &mut [u8]) {
+        // SAFETY: buf is valid for buf.len() bytes; MPI_BYTE handle of the detected ABI.
+        unsafe {
+            (self.bcast)(
+                buf.as_mut_ptr() as *mut c_void,
+                buf.len() as c_int,
+                self.byte,
+                0,
+                self.comm,
+            )
+        };
+    }
+
+    /// Frees the agent's communicator (before the real finalize).
+    pub fn free(&self) {
+        let mut c = self.comm as u64;
+        // SAFETY: our own communicator handle.
+        unsafe { (self.comm_free)(&mut c) };
+    }
+}
