@@ -1,0 +1,15 @@
+//! Names of the environment variables through which `scope-run` configures the agent.
+//! Invariant: these strings are the only place the names are spelled; both sides import them.
+
+/// Absolute path of the `scope.toml` the agent reads.
+pub const CONFIG: &str = "SCOPE_CONFIG";
+/// Path of the merged output file.
+pub const OUTPUT: &str = "SCOPE_OUTPUT";
+/// Directory for per-rank partial files.
+pub const TMPDIR: &str = "SCOPE_TMPDIR";
+/// The program the agent should profile (other processes stay dormant).
+pub const TARGET: &str = "SCOPE_TARGET";
+/// Non-empty to make the agent report what it does.
+pub const VERBOSE: &str = "SCOPE_VERBOSE";
+/// Set by `scope-run` so the agent knows a launcher will merge its output.
+pub const LAUNCHED: &str = "SCOPE_LAUNCHED";

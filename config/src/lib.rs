@@ -1,0 +1,24 @@
+//! The `scope.toml` contract shared by the launcher and the agent: which functions to profile
+//! ([`Config`], [`Region`]), how a `symbol` the user wrote matches ELF symbol names
+//! ([`SymbolPattern`], [`SymbolName`]), close matches for typos ([`suggest`]), and the
+//! environment variables the two processes talk through ([`env`]).
+//!
+//! Invariants: nothing in this crate panics or uses `unsafe`, whatever the input; every error
+//! about the configuration text names the file, line and column.
+
+pub mod env;
+mod error;
+mod glob;
+mod location;
+mod name;
+mod normalize;
+mod parse;
+mod pattern;
+mod schema;
+mod suggest;
+
+pub use error::ConfigError;
+pub use name::SymbolName;
+pub use parse::{load, parse, Config, Region};
+pub use pattern::SymbolPattern;
+pub use suggest::{suggest, Candidate};

@@ -1,0 +1,139 @@
+//! `parse`/`load`: the accepted schema and every class of error, with its exact location.
+
+use scope_config::{load, parse, Config, ConfigError};
+use std::path::Path;
+
+fn ok(text: &str) -> Config {
+    parse(text, Path::new("scope.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn err(text: &str) -> String {
+    match parse(text, Path::new("scope.toml")) {
+        Ok(c) => panic!("accepted: {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn minimal_config() {
+    let c = ok("[[regions]]\nsymbol = \"compute\"\n");
+    assert_eq!(c.path, Path::new("scope.toml"));
+    assert_eq!(c.regions.len(), 1);
+    let r = &c.regions[0];
+    assert_eq!((r.symbol.as_str(), r.name.as_str()), ("compute", "compute"));
+    assert_eq!(r.pattern.text(), "compute");
+    assert_eq!((r.line, r.column), (2, 10));
+}
+
+#[test]
+fn names_default_to_the_symbol_as_written() {
+    let c = ok(concat!(
+        "# profile these\n",
+        "[[regions]]\n",
+        "symbol = \"geo::area(double, double)\"\n",
+        "\n",
+        "[[regions]]\n",
+        "  symbol = 'mycrate::solver::step'\n",
+        "  name = \"solver/step\"\n",
+        "[[regions]]\n",
+        "symbol = \" spaced \"\n",
+    ));
+    let names: Vec<&str> = c.regions.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["geo::area(double, double)", "solver/step", " spaced "]);
+    assert_eq!((c.regions[1].line, c.regions[1].column), (6, 12));
+    assert_eq!(c.regions[2].pattern.text(), "spaced");
+    let inline = ok("regions = [{ symbol = \"a\" }, { symbol = \"b\", name = \"B\" }]");
+    assert_eq!(inline.regions.len(), 2);
+    assert_eq!((inline.regions[1].line, inline.regions[1].column), (1, 41));
+}
+
+#[test]
+fn unknown_keys_are_named_and_located() {
+    let e = err("[[regions]]\nsymbl = \"compute\"\n");
+    assert!(e.starts_with("scope.toml:2:1: "), "{e}");
+    assert!(e.contains("symbl"), "{e}");
+    let e = err("[output]\nfile = \"x.h5\"\n[[regions]]\nsymbol = \"a\"\n");
+    assert!(e.starts_with("scope.toml:1:2: "), "{e}");
+    assert!(e.contains("output"), "{e}");
+    let e = err("[[regions]]\nsymbol = \"a\"\nname = \"b\"\ncolour = 1\n");
+    assert!(e.starts_with("scope.toml:4:1: "), "{e}");
+    assert!(e.contains("colour"), "{e}");
+}
+
+#[test]
+fn wrong_types_are_located() {
+    let e = err("[[regions]]\n\nsymbol = 3\n");
+    assert!(e.starts_with("scope.toml:3:10: "), "{e}");
+    let e = err("[[regions]]\nsymbol = \"a\"\nname = [\"x\"]\n");
+    assert!(e.starts_with("scope.toml:3:8: "), "{e}");
+    let e = err("regions = \"compute\"\n");
+    assert!(e.starts_with("scope.toml:1:11: "), "{e}");
+}
+
+#[test]
+fn missing_symbol_is_located_at_its_table() {
+    let e = err("[[regions]]\nsymbol = \"a\"\n[[regions]]\nname = \"b\"\n");
+    assert!(e.starts_with("scope.toml:3:1: "), "{e}");
+    assert!(e.contains("symbol"), "{e}");
+}
+
+#[test]
+fn empty_and_malformed_symbols_are_located() {
+    let e = err("[[regions]]\nsymbol = \"\"\n");
+    assert_eq!(e, "scope.toml:2:10: symbol is empty");
+    let e = err("[[regions]]\nsymbol = \"   \"\n");
+    assert_eq!(e, "scope.toml:2:10: symbol is empty");
+    let e = err("[[regions]]\nsymbol = \"geo::area(double\"\n");
+    assert_eq!(e, "scope.toml:2:10: unbalanced parentheses in symbol 'geo::area(double'");
+    let e = err("[[regions]]\nsymbol = \"a\"\nname = \"\"\n");
+    assert_eq!(e, "scope.toml:3:8: region name is empty");
+}
+
+#[test]
+fn duplicate_names_name_both_lines() {
+    let e = err(concat!(
+        "[[regions]]\n",
+        "symbol = \"compute\"\n",
+        "[[regions]]\n",
+        "symbol = \"_Z7computev\"\n",
+        "name = \"compute\"\n",
+    ));
+    assert!(e.starts_with("scope.toml:5:8: duplicate region name 'compute'"), "{e}");
+    assert!(e.contains("lines 2 and 5"), "{e}");
+}
+
+#[test]
+fn malformed_toml_is_located() {
+    let e = err("[[regions]]\nsymbol = \"x\n");
+    assert!(e.starts_with("scope.toml:2:"), "{e}");
+    let e = err("[[regions]\nsymbol = \"x\"\n");
+    assert!(e.starts_with("scope.toml:1:"), "{e}");
+    let e = err("[[regions]]\nsymbol = \"a\"\nsymbol = \"b\"\n");
+    assert!(e.starts_with("scope.toml:3:1: "), "{e}");
+}
+
+#[test]
+fn no_regions_is_an_error() {
+    for text in ["", "# nothing\n", "regions = []\n"] {
+        let e = parse(text, Path::new("dir/scope.toml")).unwrap_err();
+        assert!(matches!(e, ConfigError::NoRegions { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "dir/scope.toml: no [[regions]] in dir/scope.toml");
+    }
+}
+
+#[test]
+fn load_reads_files_and_reports_io_errors() {
+    let dir = std::env::temp_dir().join(format!("scope-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("scope.toml");
+    std::fs::write(&good, "[[regions]]\nsymbol = \"compute\"\n").unwrap();
+    assert_eq!(load(&good).unwrap().regions[0].name, "compute");
+    let missing = dir.join("missing.toml");
+    let e = load(&missing).unwrap_err();
+    assert!(matches!(e, ConfigError::Io { .. }));
+    assert!(e.to_string().starts_with(&format!("{}: ", missing.display())), "{e}");
+    let binary = dir.join("binary.toml");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+    assert!(matches!(load(&binary).unwrap_err(), ConfigError::Io { .. }));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

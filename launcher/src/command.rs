@@ -1,0 +1,112 @@
+//! The exact command line that starts the ranks: the launcher's way of passing environment
+//! variables to the ranks only (`-x`, `-genv`, `--export`), or the program itself with them.
+//! Invariant: `LD_PRELOAD` and `SCOPE_*` never go into an MPI launcher's own environment
+//! (the agent would load into `mpirun`, `orted`, `hydra_pmi_proxy`); only `Direct` sets `env`.
+
+use crate::mpi::{Kind, Launcher};
+use scope_config::env as var;
+
+/// What to execute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub command: String,
+    pub args: Vec<String>,
+    /// Variables to set in the executed process's own environment.
+    pub env: Vec<(String, String)>,
+}
+
+/// The inputs of the rank environment, all paths already absolute.
+#[derive(Debug, Clone)]
+pub struct RankEnvInput<'a> {
+    pub agent: &'a str,
+    pub existing_preload: Option<&'a str>,
+    pub config: &'a str,
+    pub output: &'a str,
+    pub target: &'a str,
+    pub verbose: bool,
+    pub tmpdir: Option<&'a str>,
+}
+
+/// `LD_PRELOAD` for the ranks: the agent first, then what was there (without a second agent).
+pub fn prepend_preload(agent: &str, existing: Option<&str>) -> String {
+    let rest = existing
+        .unwrap_or("")
+        .split([':', ' '])
+        .filter(|p| !p.is_empty() && *p != agent);
+    std::iter::once(agent)
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The variables every rank gets, in a fixed order.
+pub fn rank_env(i: &RankEnvInput) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "LD_PRELOAD".to_string(),
+            prepend_preload(i.agent, i.existing_preload),
+        ),
+        (var::CONFIG.to_string(), i.config.to_string()),
+        (var::OUTPUT.to_string(), i.output.to_string()),
+        (var::TARGET.to_string(), i.target.to_string()),
+        (var::LAUNCHED.to_string(), "1".to_string()),
+    ];
+    if i.verbose {
+        env.push((var::VERBOSE.to_string(), "1".to_string()));
+    }
+    if let Some(t) = i.tmpdir {
+        env.push((var::TMPDIR.to_string(), t.to_string()));
+    }
+    env
+}
+
+/// The command for `launcher` with `np` ranks, launcher options `forwarded`, rank
+/// environment `env`, and the program with its arguments.
+pub fn build(
+    launcher: &Launcher,
+    np: Option<u32>,
+    forwarded: &[String],
+    env: &[(String, String)],
+    program: &str,
+    args: &[String],
+) -> Launch {
+    let mut a: Vec<String> = Vec::new();
+    match launcher.kind {
+        Kind::Direct => {
+            return Launch {
+                command: program.to_string(),
+                args: args.to_vec(),
+                env: env.to_vec(),
+            }
+        }
+        Kind::OpenMpi => {
+            for (k, v) in env {
+                a.push("-x".into());
+                a.push(format!("{k}={v}"));
+            }
+        }
+        Kind::Hydra => {
+            for (k, v) in env {
+                a.extend(["-genv".to_string(), k.clone(), v.clone()]);
+            }
+        }
+        Kind::Slurm => {
+            let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            a.push(format!("--export=ALL,{}", vars.join(",")));
+        }
+    }
+    if let Some(n) = np {
+        a.extend(["-n".to_string(), n.to_string()]);
+    }
+    a.extend(forwarded.iter().cloned());
+    a.push(program.to_string());
+    a.extend(args.iter().cloned());
+    Launch {
+        command: launcher.command.clone(),
+        args: a,
+        env: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+//! Checking every configured region against the function symbols of the program and its
+//! shared libraries before anything runs, so a typo is an error with suggestions, not an empty
+//! profile.
+//! Invariant: `resolve` succeeds only if every region matches at least one function symbol in
+//! at least one object; otherwise it reports every unmatched region at once.
+
+use crate::error::{Fail, Result};
+use scope_config::{Config, SymbolName};
+use std::path::PathBuf;
+
+/// One object file and its function symbol names.
+pub struct Object {
+    pub path: PathBuf,
+    pub symbols: Vec<String>,
+}
+
+impl Object {
+    /// Reads the function symbols of the ELF at `path`; `None` if it cannot be read.
+    pub fn load(path: PathBuf, bytes: Option<&[u8]>) -> Option<Object> {
+        let owned;
+        let bytes = match bytes {
+            Some(b) => b,
+            None => {
+                owned = std::fs::read(&path).ok()?;
+                &owned
+            }
+        };
+        let mut symbols: Vec<String> = scope_elf::function_symbols(bytes)
+            .ok()?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        symbols.sort_unstable();
+        symbols.dedup();
+        Some(Object { path, symbols })
+    }
+}
+
+/// Where one region was found: (object, matching symbols).
+#[derive(Debug)]
+pub struct Resolved {
+    pub region: String,
+    pub found: Vec<(PathBuf, Vec<String>)>,
+}
+
+/// Matches every region of `config` against `objects` (the program first). `program` names the
+/// program in messages.
+pub fn resolve(config: &Config, objects: &[Object], program: &str) -> Result<Vec<Resolved>> {
+    let names: Vec<Vec<SymbolName>> = objects
+        .iter()
+        .map(|o| o.symbols.iter().map(|s| SymbolName::new(s)).collect())
+        .collect();
+    let mut resolved = Vec::new();
+    let mut errors = Vec::new();
+    for region in &config.regions {
+        let mut found = Vec::new();
+        for (obj, syms) in objects.iter().zip(&names) {
+            let hits: Vec<String> = obj
+                .symbols
+                .iter()
+                .zip(syms)
+                .filter(|(_, n)| region.pattern.matches(n))
+                .map(|(s, _)| s.clone())
+                .collect();
+            if !hits.is_empty() {
+                found.push((obj.path.clone(), hits));
+            }
+        }
+        if found.is_empty() {
+            errors.push(unmatched(config, region, &names, program));
+        } else {
+            resolved.push(Resolved {
+                region: region.name.clone(),
+                found,
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(Fail::check(errors.join("\n")))
+    }
+}
+
+fn unmatched(
+    config: &Config,
+    region: &scope_config::Region,
+    names: &[Vec<SymbolName>],
+    program: &str,
+) -> String {
+    let suggestions = scope_config::suggest(&region.symbol, names.iter().flatten());
+    let mut msg = format!(
+        "region '{}' ({}:{}:{}): no function named '{}' in {} or its libraries",
+        region.name,
+        config.path.display(),
+        region.line,
+        region.column,
+        region.symbol,
+        program
+    );
+    if !suggestions.is_empty() {
+        msg.push_str("; did you mean: ");
+        msg.push_str(&suggestions.join(", "));
+        msg.push('?');
+    }
+    msg
+}
+
+/// The verbose report: one line per region and object it resolved to.
+pub fn describe(resolved: &[Resolved]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for r in resolved {
+        for (path, syms) in &r.found {
+            let shown: Vec<&str> = syms.iter().take(4).map(String::as_str).collect();
+            let more = syms.len().saturating_sub(shown.len());
+            let extra = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            lines.push(format!(
+                "region '{}' -> {} ({}{extra})",
+                r.region,
+                path.display(),
+                shown.join(", ")
+            ));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_ifuncs_in_libm() {
+        let o = Object::load(PathBuf::from("/lib/x86_64-linux-gnu/libm.so.6"), None).unwrap();
+        assert!(o.symbols.iter().any(|s| s == "cos"), "{}", o.symbols.len());
+    }
+}

@@ -1,0 +1,208 @@
+//! scope-run end to end: parse, check everything that can be checked before anything runs
+//! (output, program, linkage, config, symbols, launcher, agent), launch, then summarise.
+//! Invariant: until `child::run`, nothing has been executed but `ldd` and `--version` probes
+//! and nothing has been created or removed; `--force` removes the old output only after every
+//! check passed.
+
+use crate::args::{self, Parsed, RunArgs};
+use crate::command::{self, RankEnvInput};
+use crate::error::{Fail, Result};
+use crate::regions::{self, Object};
+use crate::{child, libs, mpi, program, summary};
+use std::path::{Path, PathBuf};
+
+const TOOL: &str = "scope-run";
+const DEFAULT_OUTPUT: &str = "profiling_data.h5";
+const DEFAULT_CONFIG: &str = "scope.toml";
+const AGENT_VAR: &str = "SCOPE_AGENT";
+const AGENT_FILE: &str = "libscope_agent.so";
+
+/// Runs scope-run with the arguments after argv[0]; returns the exit status.
+pub fn main(argv: &[String]) -> i32 {
+    let result = args::parse(argv).and_then(|p| match p {
+        Parsed::Help => {
+            println!("{}", args::USAGE);
+            Ok(0)
+        }
+        Parsed::Version => {
+            println!("scope-run {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Parsed::Run(a) => run(&a),
+    });
+    result.unwrap_or_else(|f| {
+        f.report(TOOL);
+        f.code
+    })
+}
+
+fn say(line: &str) {
+    eprintln!("{TOOL}: {line}");
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Fail::check(format!("cannot read the current directory: {e}")))?;
+    Ok(cwd.join(p))
+}
+
+fn check_output(a: &RunArgs) -> Result<PathBuf> {
+    let output = absolute(a.output.as_deref().unwrap_or(Path::new(DEFAULT_OUTPUT)))?;
+    if output.exists() && !a.force {
+        return Err(Fail::check(format!(
+            "output file {} already exists; choose another with -o FILE or replace it with --force",
+            output.display()
+        )));
+    }
+    let dir = output.parent().unwrap_or(Path::new("/"));
+    if !dir.is_dir() {
+        return Err(Fail::check(format!(
+            "cannot write {}: directory {} does not exist",
+            output.display(),
+            dir.display()
+        )));
+    }
+    Ok(output)
+}
+
+/// The config file: `-c`, else `./scope.toml`, else `$SCOPE_CONFIG`.
+fn find_config(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    if Path::new(DEFAULT_CONFIG).is_file() {
+        return Ok(PathBuf::from(DEFAULT_CONFIG));
+    }
+    match std::env::var_os(scope_config::env::CONFIG) {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => Err(Fail::check(format!(
+            "no config: pass -c FILE, create ./{DEFAULT_CONFIG}, or set {}",
+            scope_config::env::CONFIG
+        ))),
+    }
+}
+
+fn find_agent() -> Result<PathBuf> {
+    let path = match std::env::var_os(AGENT_VAR) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => std::env::current_exe()
+            .map_err(|e| Fail::check(format!("cannot locate scope-run itself: {e}")))?
+            .with_file_name(AGENT_FILE),
+    };
+    std::fs::canonicalize(&path).map_err(|_| {
+        Fail::check(format!(
+            "agent {} not found; build it (cargo build --release) or set {AGENT_VAR}",
+            path.display()
+        ))
+    })
+}
+
+fn is_shell(p: &Path) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+    matches!(
+        name.as_deref(),
+        Some("sh" | "bash" | "dash" | "zsh" | "ksh")
+    )
+}
+
+fn utf8(p: &Path) -> Result<&str> {
+    p.to_str()
+        .ok_or_else(|| Fail::check(format!("path is not UTF-8: {}", p.display())))
+}
+
+fn run(a: &RunArgs) -> Result<i32> {
+    let output = check_output(a)?;
+    let prog = program::resolve(&a.program)?;
+    let config_path = find_config(a.config.as_deref())?;
+    let config = scope_config::load(&config_path).map_err(|e| Fail::check(e.to_string()))?;
+    let config_abs = std::fs::canonicalize(&config_path)
+        .map_err(|e| Fail::check(format!("cannot resolve {}: {e}", config_path.display())))?;
+    let libraries = libs::libraries(&prog.binary, &prog.info);
+    let objects: Vec<Object> =
+        std::iter::once(Object::load(prog.binary.clone(), Some(&prog.bytes)))
+            .chain(libraries.iter().map(|l| Object::load(l.path.clone(), None)))
+            .flatten()
+            .collect();
+    let resolved = regions::resolve(&config, &objects, &a.program).map_err(|mut f| {
+        if prog.invoked != prog.binary && is_shell(&prog.binary) {
+            f.message.push_str(&format!(
+                "\n{} is a shell script run by {}; a wrapper (e.g. a pyenv shim) that execs \
+                 another program cannot be profiled through it: name the real program",
+                a.program,
+                prog.binary.display()
+            ));
+        }
+        f
+    })?;
+    let flavour = mpi::lib_flavour(&libraries);
+    let launcher = mpi::choose(a.launcher, a.np, flavour)?;
+    let agent = find_agent()?;
+    if a.verbose {
+        regions::describe(&resolved).iter().for_each(|l| say(l));
+        say(&format!(
+            "{} links {}",
+            prog.binary.display(),
+            flavour.describe()
+        ));
+    }
+    let tmpdir = std::env::var(scope_config::env::TMPDIR).ok();
+    let preload = std::env::var("LD_PRELOAD").ok();
+    let env = command::rank_env(&RankEnvInput {
+        agent: utf8(&agent)?,
+        existing_preload: preload.as_deref(),
+        config: utf8(&config_abs)?,
+        output: utf8(&output)?,
+        target: utf8(&prog.binary)?,
+        verbose: a.verbose,
+        tmpdir: tmpdir.as_deref(),
+    });
+    let launch = command::build(
+        &launcher,
+        a.np,
+        &a.launcher_args,
+        &env,
+        utf8(&prog.invoked)?,
+        &a.program_args,
+    );
+    if a.force && output.exists() {
+        std::fs::remove_file(&output)
+            .map_err(|e| Fail::check(format!("cannot remove {}: {e}", output.display())))?;
+    }
+    if a.verbose {
+        let words: Vec<String> = launch
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(std::iter::once(launch.command.clone()))
+            .chain(launch.args.iter().cloned())
+            .collect();
+        say(&format!("running: {}", words.join(" ")));
+    }
+    let code = child::run(&launch)?;
+    report(&output);
+    Ok(code)
+}
+
+/// Prints the summary of `output` (or why there is none) to stderr.
+pub fn report(output: &Path) {
+    if !output.exists() {
+        say(&format!("no profile was written to {}", output.display()));
+        return;
+    }
+    let summary =
+        scope_format::ProfileReader::open(output).and_then(|r| summary::compute(&r, None));
+    match summary {
+        Ok(s) => {
+            let (lines, table) = summary::render(&s, &format!("wrote {}", output.display()));
+            lines.iter().for_each(|l| say(l));
+            eprint!("{table}");
+        }
+        Err(e) => say(&format!(
+            "cannot read the profile {}: {e}",
+            output.display()
+        )),
+    }
+}
