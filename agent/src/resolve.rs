@@ -6,9 +6,9 @@
 //! share one hook; the first region listed wins); only addresses inside an executable segment
 //! of their object are returned; the agent itself, the dynamic loader and the vDSO are skipped.
 
-use crate::engine::Target;
+use crate::engine::{Kind, Target, BEGIN_CATCH, UNWIND_STARTS};
 use scope_config::{Config, SymbolName};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
 
 struct Object {
@@ -103,6 +103,26 @@ fn ifunc_target(object: &str, name: &str) -> Option<u64> {
     (!p.is_null()).then_some(p as u64)
 }
 
+/// The gap between the end of the previous function and `value` (at most 64 bytes), from
+/// the sorted function ends of the object. The engine uses it only if it holds NOP/INT3.
+fn padding_before(ends: &[u64], value: u64) -> Option<(u64, u64)> {
+    let i = ends.partition_point(|&e| e <= value);
+    let prev = *ends[..i].last()?;
+    let gap = value - prev;
+    (5..=64).contains(&gap).then_some((prev, gap))
+}
+
+/// The unwinder entry points that get a special hook, if `name` is one.
+fn special_kind(name: &str) -> Option<Kind> {
+    if UNWIND_STARTS.contains(&name) {
+        Some(Kind::UnwindStart)
+    } else if name == BEGIN_CATCH {
+        Some(Kind::BeginCatch)
+    } else {
+        None
+    }
+}
+
 fn is_glob(text: &str) -> bool {
     text.contains('*') || text.contains('?')
 }
@@ -111,10 +131,11 @@ fn is_glob(text: &str) -> bool {
 pub fn resolve(cfg: &Config) -> Resolution {
     let own = own_path();
     let mut targets: Vec<Target> = Vec::new();
-    let mut by_addr: HashMap<u64, usize> = HashMap::new();
+    let mut hooked: HashSet<u64> = HashSet::new();
     let mut regions: Vec<String> = cfg.regions.iter().map(|r| r.name.clone()).collect();
     let mut glob_region: HashMap<String, u32> = HashMap::new();
     let mut matched = vec![false; cfg.regions.len()];
+    let mut specials: Vec<Target> = Vec::new();
     for obj in loaded_objects() {
         if skipped(&obj.path, &own) {
             continue;
@@ -130,7 +151,28 @@ pub fn resolve(cfg: &Config) -> Resolution {
         let Ok(syms) = scope_elf::function_symbols(&bytes) else {
             continue;
         };
+        let mut ends: Vec<u64> = syms
+            .iter()
+            .filter(|s| s.size > 0)
+            .map(|s| s.value + s.size)
+            .collect();
+        ends.sort_unstable();
         for s in syms {
+            if let Some(kind) = special_kind(&s.name) {
+                let address = obj.base + s.value;
+                if s.kind == scope_elf::FuncKind::Func && !hooked.contains(&address) {
+                    hooked.insert(address);
+                    specials.push(Target {
+                        address,
+                        size: s.size,
+                        region: 0,
+                        kind,
+                        pad: None,
+                        label: format!("{} in {file}", s.name),
+                    });
+                }
+                continue;
+            }
             let name = SymbolName::new(&s.name);
             for (ri, r) in cfg.regions.iter().enumerate() {
                 if !r.pattern.matches(&name) {
@@ -155,11 +197,17 @@ pub fn resolve(cfg: &Config) -> Resolution {
                 } else {
                     s.size
                 };
+                let pad = match s.kind {
+                    scope_elf::FuncKind::Func => {
+                        padding_before(&ends, s.value).map(|(a, n)| (obj.base + a, n))
+                    }
+                    scope_elf::FuncKind::Ifunc => None,
+                };
                 let in_object = obj.exec.iter().any(|&(a, b)| address >= a && address < b);
                 if !in_object && s.kind == scope_elf::FuncKind::Func {
                     continue;
                 }
-                if by_addr.contains_key(&address) {
+                if hooked.contains(&address) {
                     break;
                 }
                 let region = if is_glob(&r.symbol) && r.name == r.symbol {
@@ -171,11 +219,13 @@ pub fn resolve(cfg: &Config) -> Resolution {
                 } else {
                     ri as u32
                 };
-                by_addr.insert(address, targets.len());
+                hooked.insert(address);
                 targets.push(Target {
                     address,
                     size,
                     region,
+                    kind: Kind::Timing,
+                    pad,
                     label: format!(
                         "{} ({} in {})",
                         r.name,
@@ -190,6 +240,10 @@ pub fn resolve(cfg: &Config) -> Resolution {
                 break;
             }
         }
+    }
+    // Unwinding support is needed only where something is timed.
+    if !targets.is_empty() {
+        targets.extend(specials);
     }
     let unmatched = cfg
         .regions

@@ -1,12 +1,30 @@
-//! The table of attached hooks read by the slow path: hook id → pass-through address.
-//! Invariant: an id is published (its entry stored) before any stub carrying it is reachable;
-//! entries are never changed afterwards, so readers need no lock (a signal handler may read).
+//! The table of attached hooks read by the slow path: hook id → kind, pass-through address,
+//! and the stub's leave address (to re-install a return into the stub after a C++ catch).
+//! Invariant: an id is published (its entries stored) before any stub carrying it is
+//! reachable; entries never change afterwards, so readers need no lock (a signal handler may
+//! read).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 pub const MAX_HOOKS: usize = 1 << 16;
 
+/// What a hook does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// Times the function: enter/leave with return tracking.
+    Timing = 0,
+    /// An unwinder entry point (`_Unwind_RaiseException`, ...): before it runs, every open
+    /// frame of the thread gets its real return address back, so the unwinder sees no stub.
+    UnwindStart = 1,
+    /// `__cxa_begin_catch`: frames still live at the catch are routed through their stubs
+    /// again; frames below the catch are gone.
+    BeginCatch = 2,
+}
+
 static PASS: [AtomicU64; MAX_HOOKS] = [const { AtomicU64::new(0) }; MAX_HOOKS];
+static LEAVE: [AtomicU64; MAX_HOOKS] = [const { AtomicU64::new(0) }; MAX_HOOKS];
+static KIND: [AtomicU8; MAX_HOOKS] = [const { AtomicU8::new(0) }; MAX_HOOKS];
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Reserves an id, or `None` when the table is full.
@@ -18,10 +36,27 @@ pub fn reserve() -> Option<u32> {
     Some(id as u32)
 }
 
-pub fn publish(id: u32, pass: u64) {
+pub fn publish(id: u32, kind: Kind, pass: u64, leave: u64) {
+    KIND[id as usize].store(kind as u8, Ordering::Relaxed);
+    LEAVE[id as usize].store(leave, Ordering::Relaxed);
     PASS[id as usize].store(pass, Ordering::Release);
 }
 
 pub fn pass_address(id: usize) -> u64 {
     PASS.get(id).map(|p| p.load(Ordering::Acquire)).unwrap_or(0)
+}
+
+pub fn leave_address(id: usize) -> u64 {
+    LEAVE
+        .get(id)
+        .map(|p| p.load(Ordering::Acquire))
+        .unwrap_or(0)
+}
+
+pub fn kind(id: usize) -> Kind {
+    match KIND.get(id).map(|k| k.load(Ordering::Acquire)) {
+        Some(1) => Kind::UnwindStart,
+        Some(2) => Kind::BeginCatch,
+        _ => Kind::Timing,
+    }
 }

@@ -19,6 +19,10 @@ mod stub;
 pub mod thread;
 mod tls;
 mod trampoline;
+mod unwind;
+
+pub use hooks::Kind;
+pub use unwind::{BEGIN_CATCH, UNWIND_STARTS};
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use thread::{Event, ThreadState, EVENT_SIZE};
@@ -35,6 +39,9 @@ pub struct Target {
     /// Symbol size (0 if unknown: the back-edge check is then skipped).
     pub size: u64,
     pub region: u32,
+    pub kind: Kind,
+    /// Alignment padding right before the function (`start`, `len`), from the symbol table.
+    pub pad: Option<(u64, u64)>,
     /// How to name it in messages.
     pub label: String,
 }
@@ -102,8 +109,12 @@ pub fn attach(targets: &[Target]) -> Vec<Result<(), String>> {
             continue;
         }
         let p: Planned = planned_iter.next().expect("one plan per Ok result");
-        hooks::publish(p.hook_id, p.pass);
-        if let Err(e) = patch::write_code(p.patch_at, &p.jmp) {
+        hooks::publish(p.hook_id, p.kind, p.pass, p.leave);
+        let written = match &p.board {
+            Some((at, bytes)) => patch::write_code(*at, bytes),
+            None => Ok(()),
+        };
+        if let Err(e) = written.and_then(|_| patch::write_code(p.patch_at, &p.jmp)) {
             *r = Err(e);
         }
     }
@@ -112,8 +123,12 @@ pub fn attach(targets: &[Target]) -> Vec<Result<(), String>> {
 
 struct Planned {
     hook_id: u32,
+    kind: Kind,
     pass: u64,
+    leave: u64,
     patch_at: u64,
+    /// The springboard's address and its 5-byte jump, written before `jmp`.
+    board: Option<(u64, Vec<u8>)>,
     jmp: Vec<u8>,
 }
 
@@ -134,7 +149,12 @@ fn plan(t: &Target, arenas: &mut Vec<memory::Arena>) -> Result<Planned, String> 
             );
         }
     }
-    let pro = prologue::analyse(t.address, code, t.size)?;
+    let pad = t.pad.map(|(start, len)| prologue::Padding {
+        start,
+        // SAFETY: the padding lies between two functions of the same mapped text segment.
+        bytes: unsafe { std::slice::from_raw_parts(start as *const u8, len as usize) },
+    });
+    let pro = prologue::analyse(t.address, code, t.size, pad)?;
     let hook_id = hooks::reserve().ok_or("too many hooks")?;
     // Worst case sizes: relocated window + jmp (each instruction may grow) and the stub.
     let need = pro.len * 4 + 32 + 320;
@@ -158,13 +178,30 @@ fn plan(t: &Target, arenas: &mut Vec<memory::Arena>) -> Result<Planned, String> 
         enter_trampoline: trampoline::enter_trampoline(),
         leave_trampoline: trampoline::leave_trampoline(),
     };
-    let s = stub::assemble(&spec, stub_at).map_err(|e| format!("assembling the stub: {e}"))?;
+    let s = match t.kind {
+        Kind::Timing => stub::assemble(&spec, stub_at),
+        _ => stub::assemble_special(&spec, stub_at),
+    }
+    .map_err(|e| format!("assembling the stub: {e}"))?;
     arena.push(&s.code);
-    let jmp = patch::jmp_bytes(pro.patch_at, stub_at, pro.len).ok_or("stub out of rel32 reach")?;
+    let (board, jmp) = match pro.springboard {
+        None => (
+            None,
+            patch::jmp_bytes(pro.patch_at, stub_at, pro.len).ok_or("stub out of rel32 reach")?,
+        ),
+        Some(b) => (
+            Some(patch::jmp_bytes(b, stub_at, 5).ok_or("stub out of rel32 reach")?),
+            patch::short_jmp_bytes(pro.patch_at, b, pro.len)
+                .ok_or("springboard out of rel8 reach")?,
+        ),
+    };
     Ok(Planned {
         hook_id,
+        kind: t.kind,
         pass: s.pass,
+        leave: s.leave,
         patch_at: pro.patch_at,
+        board: board.map(|b| (pro.springboard.unwrap_or(0), b)),
         jmp,
     })
 }

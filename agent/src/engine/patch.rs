@@ -48,3 +48,11 @@ pub fn jmp_bytes(at: u64, to: u64, len: usize) -> Option<Vec<u8>> {
     v.resize(len.max(5), 0xCC);
     Some(v)
 }
+
+/// `jmp rel8` from `at` to `to`, padded with int3 up to `len` bytes.
+pub fn short_jmp_bytes(at: u64, to: u64, len: usize) -> Option<Vec<u8>> {
+    let rel = i8::try_from(to as i64 - (at as i64 + 2)).ok()?;
+    let mut v = vec![0xEB, rel as u8];
+    v.resize(len.max(2), 0xCC);
+    Some(v)
+}

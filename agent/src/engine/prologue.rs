@@ -10,7 +10,7 @@
 
 use iced_x86::{
     BlockEncoder, BlockEncoderOptions, Code, Decoder, DecoderOptions, FlowControl, Instruction,
-    InstructionBlock, OpKind,
+    InstructionBlock, Mnemonic, OpKind,
 };
 
 pub const PATCH_LEN: usize = 5;
@@ -20,20 +20,87 @@ const ENDBR64: [u8; 4] = [0xF3, 0x0F, 0x1E, 0xFA];
 pub struct Prologue {
     /// First overwritten byte.
     pub patch_at: u64,
-    /// Bytes covered by the relocated instructions (>= PATCH_LEN).
+    /// When the 5-byte window would hold a call: the address of 5 padding bytes before the
+    /// function that receive the `jmp` to the stub, reached from `patch_at` by a 2-byte
+    /// `jmp rel8`. The call then runs from the original code, so its return address keeps
+    /// its unwind information (C++ exceptions and their handlers, backtraces).
+    pub springboard: Option<u64>,
+    /// Bytes covered by the relocated instructions (>= 5, or >= 2 with a springboard).
     pub len: usize,
     pub instrs: Vec<Instruction>,
 }
 
+/// Padding before a function: `[start, start + bytes.len())` ends where the function starts.
+pub struct Padding<'a> {
+    pub start: u64,
+    pub bytes: &'a [u8],
+}
+
 /// Decides the patch window of the function at `addr`. `code` holds its bytes (the whole
-/// body when `size > 0`, else at least the first 32 bytes).
-pub fn analyse(addr: u64, code: &[u8], size: u64) -> Result<Prologue, String> {
+/// body when `size > 0`, else at least the first 32 bytes); `pad` is the alignment padding
+/// before it, when known.
+pub fn analyse(
+    addr: u64,
+    code: &[u8],
+    size: u64,
+    pad: Option<Padding>,
+) -> Result<Prologue, String> {
     let skip = if code.starts_with(&ENDBR64) { 4 } else { 0 };
     let patch_at = addr + skip as u64;
+    let full = window(code, skip, patch_at, PATCH_LEN);
+    let has_call = |ins: &[Instruction]| ins.iter().any(|i| i.flow_control() == FlowControl::Call);
+    let (springboard, (len, instrs)) = match full {
+        Ok(w) if !has_call(&w.1) => (None, w),
+        full => {
+            // A call inside the first 5 bytes (or the function ends there): jump with 2 bytes
+            // to a springboard in the padding before the function, if both are possible.
+            let short = window(code, skip, patch_at, 2)
+                .ok()
+                .filter(|(_, ins)| ins.iter().all(|i| i.flow_control() == FlowControl::Next));
+            let board = pad.as_ref().and_then(|p| springboard(p, patch_at));
+            match (short, board) {
+                (Some(w), Some(b)) => (Some(b), w),
+                // Otherwise the call is relocated: it returns into the relocated copy, which
+                // is correct, but an exception unwinding through it finds no unwind info.
+                _ => (None, full?),
+            }
+        }
+    };
+    if size > 0 {
+        check_back_edges(addr, code, size, patch_at, len)?;
+    }
+    Ok(Prologue {
+        patch_at,
+        springboard,
+        len,
+        instrs,
+    })
+}
+
+/// The last 5 bytes of `pad`, if `pad` holds only NOP/INT3 instructions and they are within
+/// `jmp rel8` reach of `patch_at + 2`.
+fn springboard(pad: &Padding, patch_at: u64) -> Option<u64> {
+    let mut d = Decoder::with_ip(64, pad.bytes, pad.start, DecoderOptions::NONE);
+    for i in d.iter() {
+        if i.is_invalid() || !matches!(i.mnemonic(), Mnemonic::Nop | Mnemonic::Int3) {
+            return None;
+        }
+    }
+    let at = (pad.start + pad.bytes.len() as u64).checked_sub(PATCH_LEN as u64)?;
+    (at >= pad.start && patch_at + 2 - at <= 128).then_some(at)
+}
+
+/// Whole instructions from `code[skip..]` covering at least `need` bytes, all relocatable.
+fn window(
+    code: &[u8],
+    skip: usize,
+    patch_at: u64,
+    need: usize,
+) -> Result<(usize, Vec<Instruction>), String> {
     let mut d = Decoder::with_ip(64, &code[skip..], patch_at, DecoderOptions::NONE);
     let mut instrs = Vec::new();
     let mut len = 0usize;
-    while len < PATCH_LEN {
+    while len < need {
         if !d.can_decode() {
             return Err(format!(
                 "the function is shorter than the {PATCH_LEN}-byte patch"
@@ -45,12 +112,9 @@ pub fn analyse(addr: u64, code: &[u8], size: u64) -> Result<Prologue, String> {
         }
         len += i.len();
         match i.flow_control() {
-            // A relocated near call returns into the relocated copy, which then continues
-            // with the next relocated instruction: correct, but an exception unwinding
-            // through that call finds no unwind info for the copy.
             FlowControl::Next | FlowControl::ConditionalBranch | FlowControl::Call => {}
             FlowControl::UnconditionalBranch | FlowControl::IndirectBranch | FlowControl::Return
-                if len >= PATCH_LEN => {}
+                if len >= need => {}
             FlowControl::UnconditionalBranch | FlowControl::IndirectBranch | FlowControl::Return => {
                 return Err(format!(
                     "the function is shorter than the {PATCH_LEN}-byte patch (it ends after {len} bytes)"
@@ -68,14 +132,7 @@ pub fn analyse(addr: u64, code: &[u8], size: u64) -> Result<Prologue, String> {
         }
         instrs.push(i);
     }
-    if size > 0 {
-        check_back_edges(addr, code, size, patch_at, len)?;
-    }
-    Ok(Prologue {
-        patch_at,
-        len,
-        instrs,
-    })
+    Ok((len, instrs))
 }
 
 /// Refuses bodies with a branch into `(patch_at, patch_at + len)`.
@@ -129,7 +186,7 @@ mod tests {
         let code = [
             0xF3, 0x0F, 0x1E, 0xFA, 0x55, 0x48, 0x89, 0xE5, 0x48, 0x83, 0xEC, 0x10, 0xC3,
         ];
-        let p = analyse(0x1000, &code, code.len() as u64).unwrap();
+        let p = analyse(0x1000, &code, code.len() as u64, None).unwrap();
         assert_eq!(p.patch_at, 0x1004);
         assert_eq!(p.len, 8);
         let r = relocate(&p, 0x2000).unwrap();
@@ -138,10 +195,46 @@ mod tests {
     }
 
     #[test]
+    fn call_in_window_uses_springboard() {
+        // sub rsp,8; call +0; add rsp,8; ret   with 8 bytes of int3 padding before it
+        let code = [
+            0x48, 0x83, 0xEC, 0x08, 0xE8, 0, 0, 0, 0, 0x48, 0x83, 0xC4, 0x08, 0xC3,
+        ];
+        let pad = [0xCC; 8];
+        let p = analyse(
+            0x1008,
+            &code,
+            14,
+            Some(Padding {
+                start: 0x1000,
+                bytes: &pad,
+            }),
+        )
+        .unwrap();
+        assert_eq!((p.springboard, p.len), (Some(0x1003), 4));
+        // Without padding the call is relocated.
+        let p = analyse(0x1008, &code, 14, None).unwrap();
+        assert_eq!((p.springboard, p.len), (None, 9));
+        // Padding that is not all NOP/INT3 is never used.
+        let bad = [0x90, 0x90, 0x90, 0x31, 0xC0, 0x90, 0x90, 0x90];
+        let p = analyse(
+            0x1008,
+            &code,
+            14,
+            Some(Padding {
+                start: 0x1000,
+                bytes: &bad,
+            }),
+        )
+        .unwrap();
+        assert_eq!(p.springboard, None);
+    }
+
+    #[test]
     fn rip_relative_is_rewritten() {
         // mov rax,[rip+0x100]; ret ; at 0x1000, target 0x1107
         let code = [0x48, 0x8B, 0x05, 0x00, 0x01, 0x00, 0x00, 0xC3];
-        let p = analyse(0x1000, &code, 8).unwrap();
+        let p = analyse(0x1000, &code, 8, None).unwrap();
         let r = relocate(&p, 0x3000).unwrap();
         let mut d = Decoder::with_ip(64, &r, 0x3000, DecoderOptions::NONE);
         let i = d.decode();
@@ -150,17 +243,19 @@ mod tests {
 
     #[test]
     fn refuses_short_and_calls_and_back_edges() {
-        assert!(analyse(0x1000, &[0x31, 0xC0, 0xC3, 0xCC, 0xCC, 0xCC], 3)
-            .unwrap_err()
-            .contains("shorter"));
-        assert!(analyse(0x1000, &[0xFF, 0x15, 0, 0, 0, 0, 0xC3], 7)
+        assert!(
+            analyse(0x1000, &[0x31, 0xC0, 0xC3, 0xCC, 0xCC, 0xCC], 3, None)
+                .unwrap_err()
+                .contains("shorter")
+        );
+        assert!(analyse(0x1000, &[0xFF, 0x15, 0, 0, 0, 0, 0xC3], 7, None)
             .unwrap_err()
             .contains("call"));
         // xor eax,eax; xor ecx,ecx; inc eax (+4); cmp eax,10; jne +4 (back into window)
         let code = [
             0x31, 0xC0, 0x31, 0xC9, 0xFF, 0xC0, 0x83, 0xF8, 0x0A, 0x75, 0xF9, 0xC3,
         ];
-        let e = analyse(0x1000, &code, code.len() as u64).unwrap_err();
+        let e = analyse(0x1000, &code, code.len() as u64, None).unwrap_err();
         assert!(e.contains("inside"), "{e}");
     }
 }

@@ -1,7 +1,7 @@
 //! The per-function stub, assembled with iced-x86's `CodeAssembler`.
 //!
 //! Enter (at the stub's start, `[rsp]` = the caller's return address): save rax/rdx/r11 in
-//! the red zone, push a shadow entry `{return address, slot, region, t_enter}`, restore, pop
+//! the red zone, push a shadow entry `{return address, slot, region | hook id << 32, t_enter}`, restore, pop
 //! the return address and `call` the relocated prologue, so the original runs on exactly the
 //! caller's stack (stack arguments included) and calls/returns stay paired for the CPU's
 //! return predictor. Leave (after the original returns): save rax, flags (lahf/seto), rdx,
@@ -30,6 +30,8 @@ pub struct Stub {
     pub code: Vec<u8>,
     /// Where a pass-through call continues (restores r11, jumps to the relocated prologue).
     pub pass: u64,
+    /// The return address the stub's `call` pushes: the start of the leave path.
+    pub leave: u64,
 }
 
 fn fs_qword(off: i32) -> AsmMemoryOperand {
@@ -45,6 +47,7 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     let mut leave_slow = a.create_label();
     let mut restore = a.create_label();
     let mut pass = a.create_label();
+    let mut leave = a.create_label();
     let mut enter_slot = a.create_label();
     let mut leave_slot = a.create_label();
     let depth = OFF_DEPTH;
@@ -66,7 +69,8 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.mov(rax, qword_ptr(rsp))?;
     a.mov(qword_ptr(r11), rax)?;
     a.mov(qword_ptr(r11 + 8), rsp)?;
-    a.mov(qword_ptr(r11 + 16), spec.region as i32)?;
+    a.mov(dword_ptr(r11 + 16), spec.region)?;
+    a.mov(dword_ptr(r11 + 20), spec.hook_id)?;
     a.rdtsc()?;
     a.shl(rdx, 32)?;
     a.or(rax, rdx)?;
@@ -78,6 +82,7 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.call(spec.relocated)?;
 
     // ---- leave ----
+    a.set_label(&mut leave)?;
     a.lea(rsp, qword_ptr(rsp - 8))?;
     a.mov(qword_ptr(rsp - 8), rax)?;
     a.lahf()?;
@@ -150,9 +155,31 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
 
     let result = a.assemble_options(ip, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let pass = result.label_ip(&pass)?;
+    let leave = result.label_ip(&leave)?;
     Ok(Stub {
         code: result.inner.code_buffer,
         pass,
+        leave,
+    })
+}
+
+/// A stub that only calls the enter trampoline (which acts on the hook's kind) and then runs
+/// the relocated original with every register and the stack as the caller left them.
+pub fn assemble_special(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
+    let mut a = CodeAssembler::new(64)?;
+    let mut slot = a.create_label();
+    a.push(r11)?;
+    a.mov(r11d, spec.hook_id)?;
+    a.call(qword_ptr(slot))?;
+    a.pop(r11)?;
+    a.jmp(spec.relocated)?;
+    a.set_label(&mut slot)?;
+    a.dq(&[spec.enter_trampoline])?;
+    let result = a.assemble(ip)?;
+    Ok(Stub {
+        code: result,
+        pass: ip,
+        leave: 0,
     })
 }
 

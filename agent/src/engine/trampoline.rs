@@ -144,9 +144,31 @@ pub fn init_xsave() -> bool {
 /// Slow enter: the thread has no state yet, recording is off on this thread, or its shadow
 /// stack is full. Default (frame untouched): retry the fast path. Pass through: set `ret`.
 extern "C" fn enter_slow(frame: *mut Frame) {
+    // The caller's stack pointer before it called the hooked function: above the frame, the
+    // return into the stub, the r11 the stub pushed, and the caller's return address.
+    let caller_rsp = frame as u64 + std::mem::size_of::<Frame>() as u64 + 16;
     // SAFETY: the trampoline passes its own, live, exclusively used frame.
     let frame = unsafe { &mut *frame };
-    let pass = hooks::pass_address(frame.r11 as usize);
+    let id = frame.r11 as usize;
+    match hooks::kind(id) {
+        hooks::Kind::Timing => {}
+        kind => {
+            let _ = std::panic::catch_unwind(|| {
+                let st = tls::current();
+                if st.is_null() {
+                    return;
+                }
+                // SAFETY: a non-null TLS state is this thread's and stays mapped.
+                let st = unsafe { &mut *st };
+                match kind {
+                    hooks::Kind::UnwindStart => super::unwind::restore_returns(st),
+                    _ => super::unwind::rehook_live(st, caller_rsp),
+                }
+            });
+            return;
+        }
+    }
+    let pass = hooks::pass_address(id);
     let decision = std::panic::catch_unwind(|| {
         let st = tls::current();
         if st.is_null() {

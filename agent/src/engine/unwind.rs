@@ -1,0 +1,69 @@
+//! C++ exceptions (and any `_Unwind_*` unwinding) through hooked frames.
+//!
+//! A hooked frame's return slot holds the stub's leave address, for which the unwinder has no
+//! unwind information: unwinding through it would terminate the program. So before any
+//! unwinder entry point runs, every open frame of the thread gets its real return address
+//! back (`restore_returns`); when `__cxa_begin_catch` runs, frames above the catch point are
+//! still live and are routed through their stubs again (`rehook_live`), and frames below it
+//! are gone and are dropped from the shadow stack.
+//! Invariant: a slot is rewritten only when it holds exactly the value we expect there (the
+//! stub's leave address, or the real return address), so a frame reused by other code is
+//! never touched.
+
+use super::hooks;
+use super::thread::{ThreadState, ENTRY_SIZE};
+use std::sync::atomic::Ordering;
+
+fn hook_of(region_word: u64) -> usize {
+    (region_word >> 32) as usize
+}
+
+/// Puts the real return address back into every open frame's slot.
+pub fn restore_returns(st: &ThreadState) {
+    for e in st.open_entries() {
+        let leave = hooks::leave_address(hook_of(e.region));
+        let slot = e.slot as *mut u64;
+        // SAFETY: `slot` is the return-address slot of a frame that is open on this thread's
+        // stack (its function has not returned through the stub), so it is mapped and ours to
+        // read; it is written only when it still holds the stub's leave address.
+        unsafe {
+            if slot.read() == leave {
+                slot.write(e.ret);
+            }
+        }
+    }
+}
+
+/// At a catch whose frame has `catch_rsp`: drop entries of frames below it, re-route the rest.
+pub fn rehook_live(st: &mut ThreadState, catch_rsp: u64) {
+    let open = st.open_entries();
+    let keep = open
+        .iter()
+        .rposition(|e| e.slot >= catch_rsp)
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let dropped = open.len() - keep;
+    for e in &open[..keep] {
+        let leave = hooks::leave_address(hook_of(e.region));
+        let slot = e.slot as *mut u64;
+        // SAFETY: as in `restore_returns`: a live frame above the catch point; written only
+        // when it holds the real return address we put there.
+        unsafe {
+            if slot.read() == e.ret {
+                slot.write(leave);
+            }
+        }
+    }
+    st.abandoned += dropped as u64;
+    st.depth.store(keep as u64 * ENTRY_SIZE, Ordering::Relaxed);
+}
+
+/// Unwinder entry points that get an `UnwindStart` hook.
+pub const UNWIND_STARTS: &[&str] = &[
+    "_Unwind_RaiseException",
+    "_Unwind_Resume",
+    "_Unwind_Resume_or_Rethrow",
+    "_Unwind_ForcedUnwind",
+];
+/// Where a C++ handler takes an exception.
+pub const BEGIN_CATCH: &str = "__cxa_begin_catch";
