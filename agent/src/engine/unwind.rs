@@ -34,15 +34,13 @@ pub fn restore_returns(st: &ThreadState) {
     }
 }
 
-/// At a catch whose frame has `catch_rsp`: drop entries of frames below it, re-route the rest.
+/// At a catch whose frame has `catch_rsp`: the frames below it were unwound by the exception
+/// and are recorded as ending now (the catch is the first moment the agent sees them gone, so
+/// their end time is an upper bound); the frames above it are live and go through their stubs
+/// again.
 pub fn rehook_live(st: &mut ThreadState, catch_rsp: u64) {
-    let open = st.open_entries();
-    let keep = open
-        .iter()
-        .rposition(|e| e.slot >= catch_rsp)
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    let dropped = open.len() - keep;
+    let open = st.open_entries().to_vec();
+    let keep = open.iter().rposition(|e| e.slot >= catch_rsp).map(|i| i + 1).unwrap_or(0);
     for e in &open[..keep] {
         let leave = hooks::leave_address(hook_of(e.region));
         let slot = e.slot as *mut u64;
@@ -54,8 +52,12 @@ pub fn rehook_live(st: &mut ThreadState, catch_rsp: u64) {
             }
         }
     }
-    st.abandoned += dropped as u64;
     st.depth.store(keep as u64 * ENTRY_SIZE, Ordering::Relaxed);
+    // SAFETY: rdtsc is unprivileged.
+    let now = unsafe { std::arch::x86_64::_rdtsc() };
+    for e in open[keep..].iter().rev() {
+        super::record_slow(st, e.region, e.t_enter, now);
+    }
 }
 
 /// Unwinder entry points that get an `UnwindStart` hook.
