@@ -103,9 +103,15 @@ pub fn without_generics(name: &str) -> Option<String> {
     let mut depth = 0usize;
     let mut rest = name;
     while let Some(c) = rest.chars().next() {
-        if depth == 0 && rest.starts_with("operator") && !out.chars().next_back().is_some_and(is_ident) {
+        if depth == 0
+            && rest.starts_with("operator")
+            && !out.chars().next_back().is_some_and(is_ident)
+        {
             let after = &rest["operator".len()..];
-            let op = OPERATORS.iter().find(|op| after.starts_with(**op)).map_or(0, |op| op.len());
+            let op = OPERATORS
+                .iter()
+                .find(|op| after.starts_with(**op))
+                .map_or(0, |op| op.len());
             let take = "operator".len() + op;
             out.push_str(&rest[..take]);
             rest = &rest[take..];
@@ -134,7 +140,10 @@ mod tests {
 
     #[test]
     fn spaces_are_normalised() {
-        assert_eq!(spaces("geo::area(double, double)"), "geo::area(double,double)");
+        assert_eq!(
+            spaces("geo::area(double, double)"),
+            "geo::area(double,double)"
+        );
         assert_eq!(spaces("f(unsigned  int) const"), "f(unsigned int)const");
         assert_eq!(spaces("a<b<int> >"), "a<b<int>>");
     }
@@ -142,10 +151,19 @@ mod tests {
     #[test]
     fn params_are_stripped() {
         assert_eq!(without_params("ns::Foo::bar(int)const"), "ns::Foo::bar");
-        assert_eq!(without_params("ns::Foo::operator()(int)"), "ns::Foo::operator()");
+        assert_eq!(
+            without_params("ns::Foo::operator()(int)"),
+            "ns::Foo::operator()"
+        );
         assert_eq!(without_params("fp(void(*)(int),int(*)(double))"), "fp");
-        assert_eq!(without_params("(anonymous namespace)::hidden(int)"), "(anonymous namespace)::hidden");
-        assert_eq!(without_params("twice<int(*)(int)>(int)&&"), "twice<int(*)(int)>");
+        assert_eq!(
+            without_params("(anonymous namespace)::hidden(int)"),
+            "(anonymous namespace)::hidden"
+        );
+        assert_eq!(
+            without_params("twice<int(*)(int)>(int)&&"),
+            "twice<int(*)(int)>"
+        );
         assert_eq!(without_params("plain"), "plain");
         assert_eq!(without_params("(x)"), "(x)");
         assert_eq!(without_params(")"), ")");
@@ -154,10 +172,19 @@ mod tests {
 
     #[test]
     fn generics_are_stripped() {
-        assert_eq!(without_generics("ns::Vec<double>::push").as_deref(), Some("ns::Vec::push"));
+        assert_eq!(
+            without_generics("ns::Vec<double>::push").as_deref(),
+            Some("ns::Vec::push")
+        );
         assert_eq!(without_generics("a::gen::<u32>").as_deref(), Some("a::gen"));
-        assert_eq!(without_generics("ns::Foo::operator<").as_deref(), Some("ns::Foo::operator<"));
-        assert_eq!(without_generics("ns::operator<<<int>").as_deref(), Some("ns::operator<<"));
+        assert_eq!(
+            without_generics("ns::Foo::operator<").as_deref(),
+            Some("ns::Foo::operator<")
+        );
+        assert_eq!(
+            without_generics("ns::operator<<<int>").as_deref(),
+            Some("ns::operator<<")
+        );
         assert_eq!(without_generics("<S as T>::fmt"), None);
         assert_eq!(without_generics("a>b<"), None);
         assert_eq!(without_generics("plain"), None);
@@ -169,6 +196,8 @@ mod tests {
         assert!(is_clone("compute.cold"));
         assert!(is_clone("_Z3foov.isra.0"));
         assert!(!is_clone("compute"));
-        assert!(!is_clone("_ZN4core3ptr13drop_in_place$LT$std..rt..X$GT$17h0123456789abcdefE"));
+        assert!(!is_clone(
+            "_ZN4core3ptr13drop_in_place$LT$std..rt..X$GT$17h0123456789abcdefE"
+        ));
     }
 }

@@ -88,11 +88,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 }
 
 /// Checks one entry; on success also returns the span of its name (or of `symbol` when defaulted).
-fn check_entry(text: &str, entry: RegionEntry) -> Result<(Region, Range<usize>), (Range<usize>, String)> {
+fn check_entry(
+    text: &str,
+    entry: RegionEntry,
+) -> Result<(Region, Range<usize>), (Range<usize>, String)> {
     let symbol_span = entry.symbol.span();
     let symbol = entry.symbol.into_inner();
-    let pattern = SymbolPattern::parse(&symbol)
-        .map_err(|e| (symbol_span.clone(), e))?;
+    let pattern = SymbolPattern::parse(&symbol).map_err(|e| (symbol_span.clone(), e))?;
     let (name, name_span) = match entry.name {
         Some(n) => check_name(n)?,
         None => (symbol.clone(), symbol_span.clone()),

@@ -110,7 +110,9 @@ impl Fortran {
 }
 
 fn is_ident(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 /// The Fortran spellings of `step`, `module::step` or `module%step`; `None` for anything else.
@@ -127,9 +129,7 @@ fn fortran(compact: &str) -> Option<Fortran> {
             ],
         });
     }
-    let (m, p) = lower
-        .split_once("::")
-        .or_else(|| lower.split_once('%'))?;
+    let (m, p) = lower.split_once("::").or_else(|| lower.split_once('%'))?;
     if !is_ident(m) || !is_ident(p) {
         return None;
     }

@@ -8,6 +8,10 @@ use crate::name::SymbolName;
 /// Most suggestions returned.
 const MAX: usize = 3;
 
+/// Most edits (insertions, deletions, substitutions, swaps of neighbours) between a pattern and
+/// a suggestion; shorter patterns allow fewer (a third of their length, at least one).
+const MAX_EDITS: usize = 5;
+
 /// Something [`suggest`] can compare against: a [`SymbolName`] or a raw symbol string.
 pub trait Candidate {
     /// Calls `f` with the name as it would be built by [`SymbolName::new`].
@@ -43,13 +47,13 @@ where
 {
     let wanted = pattern.trim().trim_start_matches("::").to_lowercase();
     let wanted_len = wanted.chars().count();
-    let limit = (wanted_len / 3).max(1);
+    let limit = (wanted_len / 3).clamp(1, MAX_EDITS);
     let mut scored: Vec<(usize, String)> = Vec::new();
     for candidate in candidates {
         let found = candidate.with_name(|name| {
             let best = keys(name)
                 .filter(|k| k.chars().count().abs_diff(wanted_len) <= limit)
-                .map(|k| strsim::damerau_levenshtein(&wanted, &k.to_lowercase()))
+                .map(|k| strsim::osa_distance(&wanted, &k.to_lowercase()))
                 .min()?;
             (best <= limit).then(|| (best, name.display().to_string()))
         });
@@ -77,10 +81,8 @@ fn keys(name: &SymbolName) -> impl Iterator<Item = &str> {
         .rsplit_once("_MOD_")
         .map(|(_, p)| p)
         .or_else(|| raw.strip_suffix('_').map(|r| r.trim_end_matches('_')));
-    let unclone = name
-        .forms
-        .clone
-        .then(|| raw.split('.').next())
-        .flatten();
-    [Some(raw), short, last, fortran, unclone].into_iter().flatten()
+    let unclone = name.forms.clone.then(|| raw.split('.').next()).flatten();
+    [Some(raw), short, last, fortran, unclone]
+        .into_iter()
+        .flatten()
 }

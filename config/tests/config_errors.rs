@@ -39,7 +39,10 @@ fn names_default_to_the_symbol_as_written() {
         "symbol = \" spaced \"\n",
     ));
     let names: Vec<&str> = c.regions.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["geo::area(double, double)", "solver/step", " spaced "]);
+    assert_eq!(
+        names,
+        ["geo::area(double, double)", "solver/step", " spaced "]
+    );
     assert_eq!((c.regions[1].line, c.regions[1].column), (6, 12));
     assert_eq!(c.regions[2].pattern.text(), "spaced");
     let inline = ok("regions = [{ symbol = \"a\" }, { symbol = \"b\", name = \"B\" }]");
@@ -84,7 +87,10 @@ fn empty_and_malformed_symbols_are_located() {
     let e = err("[[regions]]\nsymbol = \"   \"\n");
     assert_eq!(e, "scope.toml:2:10: symbol is empty");
     let e = err("[[regions]]\nsymbol = \"geo::area(double\"\n");
-    assert_eq!(e, "scope.toml:2:10: unbalanced parentheses in symbol 'geo::area(double'");
+    assert_eq!(
+        e,
+        "scope.toml:2:10: unbalanced parentheses in symbol 'geo::area(double'"
+    );
     let e = err("[[regions]]\nsymbol = \"a\"\nname = \"\"\n");
     assert_eq!(e, "scope.toml:3:8: region name is empty");
 }
@@ -98,7 +104,10 @@ fn duplicate_names_name_both_lines() {
         "symbol = \"_Z7computev\"\n",
         "name = \"compute\"\n",
     ));
-    assert!(e.starts_with("scope.toml:5:8: duplicate region name 'compute'"), "{e}");
+    assert!(
+        e.starts_with("scope.toml:5:8: duplicate region name 'compute'"),
+        "{e}"
+    );
     assert!(e.contains("lines 2 and 5"), "{e}");
 }
 
@@ -117,7 +126,10 @@ fn no_regions_is_an_error() {
     for text in ["", "# nothing\n", "regions = []\n"] {
         let e = parse(text, Path::new("dir/scope.toml")).unwrap_err();
         assert!(matches!(e, ConfigError::NoRegions { .. }), "{e:?}");
-        assert_eq!(e.to_string(), "dir/scope.toml: no [[regions]] in dir/scope.toml");
+        assert_eq!(
+            e.to_string(),
+            "dir/scope.toml: no [[regions]] in dir/scope.toml"
+        );
     }
 }
 
@@ -131,7 +143,11 @@ fn load_reads_files_and_reports_io_errors() {
     let missing = dir.join("missing.toml");
     let e = load(&missing).unwrap_err();
     assert!(matches!(e, ConfigError::Io { .. }));
-    assert!(e.to_string().starts_with(&format!("{}: ", missing.display())), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: ", missing.display())),
+        "{e}"
+    );
     let binary = dir.join("binary.toml");
     std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
     assert!(matches!(load(&binary).unwrap_err(), ConfigError::Io { .. }));

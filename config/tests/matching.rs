@@ -30,8 +30,14 @@ const CXX: &[&str] = &[
 #[test]
 fn demangling_of_real_names() {
     let d = |r: &str| SymbolName::new(r).demangled;
-    assert_eq!(d("_ZN3geo4areaEdd").as_deref(), Some("geo::area(double, double)"));
-    assert_eq!(d("_ZNK2ns3Foo3barEi").as_deref(), Some("ns::Foo::bar(int) const"));
+    assert_eq!(
+        d("_ZN3geo4areaEdd").as_deref(),
+        Some("geo::area(double, double)")
+    );
+    assert_eq!(
+        d("_ZNK2ns3Foo3barEi").as_deref(),
+        Some("ns::Foo::bar(int) const")
+    );
     assert_eq!(d("_Z5twiceIiET_S0_").as_deref(), Some("twice<int>(int)"));
     assert_eq!(d("compute"), None);
     assert_eq!(d("__physics_MOD_step"), None);
@@ -59,19 +65,28 @@ fn rule2_full_demangled_name_with_any_spacing() {
     assert_eq!(hits("  geo :: area ( int )  ", CXX), ["_ZN3geo4areaEi"]);
     assert_eq!(hits("area(double, double)", CXX), ["_Z4areadd"]);
     assert_eq!(hits("ns::Foo::bar(int) const", CXX), ["_ZNK2ns3Foo3barEi"]);
-    assert_eq!(hits("fp(void (*)(int), int (*)(double))", CXX), ["_Z2fpPFviEPFidE"]);
+    assert_eq!(
+        hits("fp(void (*)(int), int (*)(double))", CXX),
+        ["_Z2fpPFviEPFidE"]
+    );
 }
 
 #[test]
 fn rule3_without_parameters_every_overload() {
-    assert_eq!(hits("geo::area", CXX), ["_ZN3geo4areaEdd", "_ZN3geo4areaEi"]);
+    assert_eq!(
+        hits("geo::area", CXX),
+        ["_ZN3geo4areaEdd", "_ZN3geo4areaEi"]
+    );
     assert_eq!(hits("area", CXX), ["_Z4areadd"]);
     assert_eq!(hits("::area", CXX), ["_Z4areadd"]);
     assert_eq!(hits("ns::Foo::bar", CXX), ["_ZNK2ns3Foo3barEi"]);
     assert_eq!(hits("ns::Foo::operator()", CXX), ["_ZN2ns3FooclEi"]);
     assert_eq!(hits("ns::Foo::operator<", CXX), ["_ZNK2ns3FooltERKS0_"]);
     assert_eq!(hits("fp", CXX), ["_Z2fpPFviEPFidE"]);
-    assert_eq!(hits("(anonymous namespace)::hidden", CXX), ["_ZN12_GLOBAL__N_16hiddenEi"]);
+    assert_eq!(
+        hits("(anonymous namespace)::hidden", CXX),
+        ["_ZN12_GLOBAL__N_16hiddenEi"]
+    );
     assert_eq!(hits("twice<int>", CXX), ["_Z5twiceIiET_S0_"]);
     assert_eq!(hits("twice", CXX), ["_Z5twiceIdET_S0_", "_Z5twiceIiET_S0_"]);
     assert!(hits("geo", CXX).is_empty());
@@ -125,19 +140,31 @@ fn rule4_fortran_as_written_in_the_source() {
     let physics = ["__physics_MOD_step", "physics_mp_step_", "_QMphysicsPstep"];
     assert_eq!(hits("physics::step", FORTRAN), physics);
     assert_eq!(hits("physics%step", FORTRAN), physics);
-    assert_eq!(hits("__physics_MOD_stepper", FORTRAN), ["__physics_MOD_stepper"]);
+    assert_eq!(
+        hits("__physics_MOD_stepper", FORTRAN),
+        ["__physics_MOD_stepper"]
+    );
     assert!(hits("_MOD_step", FORTRAN).is_empty());
     assert!(hits("MOD_step", FORTRAN).is_empty());
 }
 
 #[test]
 fn rule5_globs() {
-    let syms = ["compute", "compute_norm", "comm", "_ZN3geo4areaEdd", "_ZN3geo4areaEi"];
+    let syms = [
+        "compute",
+        "compute_norm",
+        "comm",
+        "_ZN3geo4areaEdd",
+        "_ZN3geo4areaEi",
+    ];
     assert_eq!(hits("comp*", &syms), ["compute", "compute_norm"]);
     assert_eq!(hits("com?", &syms), ["comm"]);
     assert_eq!(hits("geo::*", &syms), ["_ZN3geo4areaEdd", "_ZN3geo4areaEi"]);
     assert_eq!(hits("*area(int)", &syms), ["_ZN3geo4areaEi"]);
-    assert_eq!(hits("_ZN3geo*", &syms), ["_ZN3geo4areaEdd", "_ZN3geo4areaEi"]);
+    assert_eq!(
+        hits("_ZN3geo*", &syms),
+        ["_ZN3geo4areaEdd", "_ZN3geo4areaEi"]
+    );
     assert_eq!(hits("mycrate::*", RUST).len(), 4);
     assert!(hits("x*", &syms).is_empty());
 }
@@ -145,7 +172,10 @@ fn rule5_globs() {
 #[test]
 fn operator_star_is_not_a_glob() {
     let syms = ["_ZN1VmlERKS_", "_ZN1VplERKS_", "_ZN1VmLERKS_"];
-    assert_eq!(SymbolName::new(syms[0]).demangled.as_deref(), Some("V::operator*(V const&)"));
+    assert_eq!(
+        SymbolName::new(syms[0]).demangled.as_deref(),
+        Some("V::operator*(V const&)")
+    );
     assert_eq!(hits("V::operator*", &syms), [syms[0]]);
     assert_eq!(hits("V::operator*=", &syms), [syms[2]]);
     assert_eq!(hits("V::operator*(V const&)", &syms), [syms[0]]);
@@ -173,14 +203,31 @@ fn compiler_clones_never_match_unless_named() {
     assert!(hits("step", &syms).is_empty());
     assert_eq!(hits("compute.cold", &syms), ["compute.cold"]);
     assert_eq!(hits("compute.*", &syms).len(), 5);
-    assert_eq!(hits("area() [clone .isra.0]", &["_Z4areav.isra.0"]), ["_Z4areav.isra.0"]);
+    assert_eq!(
+        hits("area() [clone .isra.0]", &["_Z4areav.isra.0"]),
+        ["_Z4areav.isra.0"]
+    );
 }
 
 #[test]
 fn pattern_text_and_errors() {
-    assert_eq!(SymbolPattern::parse("  geo::area ").unwrap().text(), "geo::area");
-    for bad in ["", "   ", "::", "a\tb\u{7}", "geo::area(double", "f)(", "x\0"] {
-        assert!(SymbolPattern::parse(bad).is_err(), "{bad:?} should be rejected");
+    assert_eq!(
+        SymbolPattern::parse("  geo::area ").unwrap().text(),
+        "geo::area"
+    );
+    for bad in [
+        "",
+        "   ",
+        "::",
+        "a\tb\u{7}",
+        "geo::area(double",
+        "f)(",
+        "x\0",
+    ] {
+        assert!(
+            SymbolPattern::parse(bad).is_err(),
+            "{bad:?} should be rejected"
+        );
     }
     assert!(SymbolPattern::parse("ns::Foo::operator()").is_ok());
     assert!(SymbolPattern::parse("ns::Foo::operator()(int)").is_ok());

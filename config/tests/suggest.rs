@@ -24,13 +24,19 @@ fn demangled_names_are_compared_without_parameters_and_shown_in_full() {
     // The bare function name finds it inside its namespace too.
     assert_eq!(
         suggest("area", &syms),
-        ["area(double, double)", "geo::area(double, double)", "geo::area(int)"]
+        [
+            "area(double, double)",
+            "geo::area(double, double)",
+            "geo::area(int)"
+        ]
     );
 }
 
 #[test]
 fn at_most_three_best_first_without_duplicates() {
-    let syms = names(&["solve", "solver", "solved", "solves", "solve", "resolve", "x"]);
+    let syms = names(&[
+        "solve", "solver", "solved", "solves", "solve", "resolve", "x",
+    ]);
     let s = suggest("solve", &syms);
     assert_eq!(s.len(), 3);
     assert_eq!(s[0], "solve");
@@ -46,8 +52,14 @@ fn fortran_rust_and_clones() {
         "_ZN7mycrate6solver4step17h0123456789abcdefE",
         "integrate.constprop.0",
     ]);
-    assert_eq!(suggest("stpe", &syms), ["__physics_MOD_step", "mycrate::solver::step"]);
-    assert_eq!(suggest("mycrate::solver::stpe", &syms), ["mycrate::solver::step"]);
+    assert_eq!(
+        suggest("stpe", &syms),
+        ["__physics_MOD_step", "mycrate::solver::step"]
+    );
+    assert_eq!(
+        suggest("mycrate::solver::stpe", &syms),
+        ["mycrate::solver::step"]
+    );
     assert_eq!(suggest("integrat", &syms), ["integrate.constprop.0"]);
 }
 
@@ -56,6 +68,9 @@ fn raw_strings_are_candidates_too() {
     let raws = vec!["compute".to_string(), "_ZN3geo4areaEdd".to_string()];
     assert_eq!(suggest("comptue", &raws), ["compute"]);
     let strs: Vec<&str> = raws.iter().map(String::as_str).collect();
-    assert_eq!(suggest("geo::are", strs.iter().copied()), ["geo::area(double, double)"]);
+    assert_eq!(
+        suggest("geo::are", strs.iter().copied()),
+        ["geo::area(double, double)"]
+    );
     assert!(suggest("", Vec::<&str>::new()).is_empty());
 }
