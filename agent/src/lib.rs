@@ -2,7 +2,8 @@
 //! functions named in the TOML config and writes one HDF5 file for the whole run.
 //!
 //! Every symbol the agent exports is in this file: the MPI entry points it interposes (C
-//! `MPI_*` and the `PMPI_*` names that Fortran bindings call), and nothing else. `unsafe` is
+//! `MPI_*` and the `PMPI_*` names that Fortran bindings call), `dlopen`/`dlclose` (to hook
+//! libraries loaded later), and nothing else. `unsafe` is
 //! confined to `engine/` (code patching, stubs, trampolines, TLS), `mpi/` (calling MPI through
 //! `dlsym`), `resolve.rs` (`dl_iterate_phdr`), and the libc calls of `log`, `output` and
 //! `recorder`. No panic crosses an `extern "C"` boundary.
@@ -72,6 +73,65 @@ unsafe fn finalize() -> c_int {
     };
     // SAFETY: the real PMPI_Finalize takes no arguments.
     unsafe { real() }
+}
+
+type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut std::ffi::c_void;
+type DlcloseFn = unsafe extern "C" fn(*mut std::ffi::c_void) -> c_int;
+
+fn next_symbol(name: &std::ffi::CStr) -> *mut std::ffi::c_void {
+    // SAFETY: dlsym with a valid C string.
+    unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) }
+}
+
+/// # Safety
+/// Called by the program as `dlopen`, with its arguments.
+#[no_mangle]
+pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut std::ffi::c_void {
+    let real = next_symbol(c"dlopen");
+    if real.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: the next `dlopen` in the lookup order is libc's, with this signature.
+    let real: DlopenFn = unsafe { std::mem::transmute::<*mut std::ffi::c_void, DlopenFn>(real) };
+    // SAFETY: forwarded as received.
+    let handle = unsafe { real(file, mode) };
+    // The agent's own calls bind to this wrapper too: they only need the real dlopen.
+    if !handle.is_null() && mode & libc::RTLD_NOLOAD == 0 && !lifecycle::inside_agent() {
+        let saved = errno();
+        lifecycle::after_dlopen();
+        set_errno(saved);
+    }
+    handle
+}
+
+/// # Safety
+/// Called by the program as `dlclose`, with its argument.
+#[no_mangle]
+pub unsafe extern "C" fn dlclose(handle: *mut std::ffi::c_void) -> c_int {
+    let real = next_symbol(c"dlclose");
+    if real.is_null() {
+        return -1;
+    }
+    // SAFETY: the next `dlclose` is libc's, with this signature.
+    let real: DlcloseFn = unsafe { std::mem::transmute::<*mut std::ffi::c_void, DlcloseFn>(real) };
+    // SAFETY: forwarded as received.
+    let rc = unsafe { real(handle) };
+    if !lifecycle::inside_agent() {
+        let saved = errno();
+        lifecycle::after_dlclose();
+        set_errno(saved);
+    }
+    rc
+}
+
+fn errno() -> c_int {
+    // SAFETY: __errno_location always returns this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+fn set_errno(v: c_int) {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = v };
 }
 
 /// # Safety

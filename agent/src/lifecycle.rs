@@ -22,8 +22,10 @@ struct Life {
     size: u32,
     dir: Option<PathBuf>,
     output: PathBuf,
-    /// Regions that matched nothing here, reported once the rank is known (rank 0 only).
-    unmatched: Vec<String>,
+    config: Option<scope_config::Config>,
+    resolver: Option<resolve::Resolver>,
+    /// Functions hooked so far.
+    hooked: usize,
     done: bool,
 }
 
@@ -34,9 +36,23 @@ fn with_life<R>(f: impl FnOnce(&mut Life) -> R) -> R {
     f(g.get_or_insert_with(Life::default))
 }
 
-/// Runs `f`, turning a panic into a disabled agent.
+thread_local! {
+    /// Set while this thread runs agent code from one of the entry points below.
+    static INSIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True while this thread is inside the agent: the agent's own `dlopen`/`dlclose` calls
+/// (IFUNC and MPI look-ups) must not trigger the wrappers' work, which takes the same lock.
+pub fn inside_agent() -> bool {
+    INSIDE.with(|f| f.get())
+}
+
+/// Runs `f` as agent code, turning a panic into a disabled agent.
 fn guarded(what: &str, f: impl FnOnce()) {
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+    let outer = INSIDE.with(|i| i.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    INSIDE.with(|i| i.set(outer));
+    if result.is_err() {
         log::error(&format!(
             "internal error during {what}; profiling is disabled"
         ));
@@ -67,24 +83,13 @@ pub fn start() {
                 "cannot start the interception engine: {e}; not profiling"
             ));
         }
-        let res = resolve::resolve(&cfg);
-        recorder::set_regions(res.regions.clone());
-        let results = engine::attach(&res.targets);
-        let mut hooked = 0;
-        for (t, r) in res.targets.iter().zip(results) {
-            match r {
-                Ok(()) => {
-                    hooked += 1;
-                    log::info(&format!("hooked {} at {:#x}", t.label, t.address));
-                }
-                Err(e) => log::error(&format!("cannot hook {}: {e}", t.label)),
-            }
-        }
         with_life(|l| {
-            l.active = hooked > 0;
+            l.active = true;
             l.output = output::output_path();
-            l.unmatched = res.unmatched;
+            l.resolver = Some(resolve::Resolver::new(&cfg));
+            l.config = Some(cfg);
         });
+        hook_new_objects(engine::When::StartUp);
         // SAFETY: registering a plain extern "C" function with atexit.
         unsafe { libc::atexit(at_exit) };
     });
@@ -94,7 +99,11 @@ pub fn start() {
 /// it this is only said in verbose mode; used bare, the agent is the only one to say it.
 fn report_unmatched() {
     let launched = std::env::var_os(env::LAUNCHED).is_some();
-    for s in with_life(|l| std::mem::take(&mut l.unmatched)) {
+    let unmatched = with_life(|l| match (&l.resolver, &l.config) {
+        (Some(r), Some(c)) => r.unmatched(c),
+        _ => Vec::new(),
+    });
+    for s in unmatched {
         let msg = format!("region '{s}': no matching function is loaded in this process");
         if launched {
             log::info(&msg);
@@ -102,6 +111,51 @@ fn report_unmatched() {
             log::error(&msg);
         }
     }
+}
+
+/// Resolves the regions in objects not seen before and hooks them.
+fn hook_new_objects(when: engine::When) {
+    with_life(|l| {
+        let (Some(resolver), Some(cfg)) = (l.resolver.as_mut(), l.config.as_ref()) else {
+            return;
+        };
+        let targets = resolver.resolve_new(cfg);
+        if targets.is_empty() {
+            return;
+        }
+        recorder::set_regions(resolver.regions.clone(), resolver.sets.clone());
+        for (t, r) in targets.iter().zip(engine::attach(&targets, when)) {
+            match r {
+                Ok(()) => {
+                    if t.kind == engine::Kind::Timing {
+                        l.hooked += 1;
+                    }
+                    log::info(&format!("hooked {} at {:#x}", t.label, t.address));
+                }
+                Err(e) => log::error(&format!("cannot hook {}: {e}", t.label)),
+            }
+        }
+    });
+}
+
+/// After a successful `dlopen`: hook the regions of the objects it brought in.
+pub fn after_dlopen() {
+    guarded("dlopen", || {
+        if active() {
+            hook_new_objects(engine::When::FreshlyLoaded);
+        }
+    });
+}
+
+/// After `dlclose`: objects that are gone will be resolved afresh if loaded again.
+pub fn after_dlclose() {
+    guarded("dlclose", || {
+        with_life(|l| {
+            if let Some(r) = l.resolver.as_mut() {
+                r.forget_unloaded();
+            }
+        })
+    });
 }
 
 fn active() -> bool {
@@ -277,6 +331,8 @@ extern "C" fn at_exit() {
                 "exiting without MPI_Finalize; this rank's data stays in {}",
                 dir.display()
             ));
+        } else if with_life(|l| l.hooked == 0) {
+            report_unmatched();
         } else {
             // Never an MPI process: a one-rank profile.
             report_unmatched();

@@ -1,12 +1,16 @@
 //! Finding the configured regions in the running process: every loaded object (main
 //! executable and shared libraries, from `dl_iterate_phdr`), its `.symtab` and `.dynsym` read
-//! from the file on disk, load bias applied, IFUNCs resolved to their implementation.
+//! from the file on disk, load bias applied, IFUNCs resolved to their implementation. The
+//! `Resolver` is incremental: objects `dlopen`ed later are resolved when they appear.
 //!
 //! Invariants: each address is hooked at most once (aliases such as `MPI_Send`/`PMPI_Send`
-//! share one hook; the first region listed wins); only addresses inside an executable segment
-//! of their object are returned; the agent itself, the dynamic loader and the vDSO are skipped.
+//! share one hook); a function matched by several regions records each call under every one
+//! of them (its hook carries a region-set id, expanded by the recorder); only addresses inside
+//! an executable segment of their object are returned; the agent itself, the dynamic loader
+//! and the vDSO are skipped.
 
 use crate::engine::{Kind, Target, BEGIN_CATCH, UNWIND_STARTS};
+use crate::recorder::REGION_SET;
 use scope_config::{Config, SymbolName};
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
@@ -17,12 +21,24 @@ struct Object {
     exec: Vec<(u64, u64)>,
 }
 
-pub struct Resolution {
-    pub targets: Vec<Target>,
+/// What has been resolved so far in this process.
+pub struct Resolver {
+    own: Option<String>,
+    /// Objects already scanned, by (path, load base).
+    seen: HashSet<(String, u64)>,
+    /// Hooked addresses, and which object each came from.
+    hooked: HashSet<u64>,
+    hooked_in: HashMap<(String, u64), Vec<u64>>,
     /// Region names indexed by region id.
     pub regions: Vec<String>,
-    /// Config regions (symbol text) that matched nothing in this process.
-    pub unmatched: Vec<String>,
+    /// Region sets: a hook whose region id has `REGION_SET` set records into all of these.
+    pub sets: Vec<Vec<u32>>,
+    glob_region: HashMap<String, u32>,
+    matched: Vec<bool>,
+    /// Timing hooks handed out so far.
+    timed: usize,
+    /// Unwinder hooks found but not yet needed (nothing timed yet).
+    pending_specials: Vec<Target>,
 }
 
 fn loaded_objects() -> Vec<Object> {
@@ -65,6 +81,7 @@ fn loaded_objects() -> Vec<Object> {
 }
 
 fn own_path() -> Option<String> {
+    // SAFETY: Dl_info is plain data; all-zero is a valid value for dladdr to fill.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr on the address of one of our own functions.
     let ok = unsafe { libc::dladdr(own_path as *const libc::c_void, &mut info) };
@@ -103,8 +120,8 @@ fn ifunc_target(object: &str, name: &str) -> Option<u64> {
     (!p.is_null()).then_some(p as u64)
 }
 
-/// The gap between the end of the previous function and `value` (at most 64 bytes), from
-/// the sorted function ends of the object. The engine uses it only if it holds NOP/INT3.
+/// The gap between the end of the previous function and `value` (5 to 64 bytes), from the
+/// sorted function ends of the object. The engine uses it only if it holds NOP/INT3.
 fn padding_before(ends: &[u64], value: u64) -> Option<(u64, u64)> {
     let i = ends.partition_point(|&e| e <= value);
     let prev = *ends[..i].last()?;
@@ -127,29 +144,92 @@ fn is_glob(text: &str) -> bool {
     text.contains('*') || text.contains('?')
 }
 
-/// Resolves every region of `cfg` in the current process.
-pub fn resolve(cfg: &Config) -> Resolution {
-    let own = own_path();
-    let mut targets: Vec<Target> = Vec::new();
-    let mut hooked: HashSet<u64> = HashSet::new();
-    let mut regions: Vec<String> = cfg.regions.iter().map(|r| r.name.clone()).collect();
-    let mut glob_region: HashMap<String, u32> = HashMap::new();
-    let mut matched = vec![false; cfg.regions.len()];
-    let mut specials: Vec<Target> = Vec::new();
-    for obj in loaded_objects() {
-        if skipped(&obj.path, &own) {
-            continue;
+impl Resolver {
+    pub fn new(cfg: &Config) -> Resolver {
+        Resolver {
+            own: own_path(),
+            seen: HashSet::new(),
+            hooked: HashSet::new(),
+            hooked_in: HashMap::new(),
+            regions: cfg.regions.iter().map(|r| r.name.clone()).collect(),
+            sets: Vec::new(),
+            glob_region: HashMap::new(),
+            matched: vec![false; cfg.regions.len()],
+            timed: 0,
+            pending_specials: Vec::new(),
         }
+    }
+
+    /// Config regions (symbol text) that matched nothing so far.
+    pub fn unmatched(&self, cfg: &Config) -> Vec<String> {
+        cfg.regions
+            .iter()
+            .zip(&self.matched)
+            .filter(|(_, m)| !**m)
+            .map(|(r, _)| r.symbol.clone())
+            .collect()
+    }
+
+    /// Forgets objects that are no longer loaded (after `dlclose`), so that a later `dlopen`
+    /// of the same library, possibly at the same address, is resolved again.
+    pub fn forget_unloaded(&mut self) {
+        let live: HashSet<(String, u64)> = loaded_objects()
+            .into_iter()
+            .map(|o| (o.path, o.base))
+            .collect();
+        let gone: Vec<(String, u64)> = self.seen.difference(&live).cloned().collect();
+        for g in gone {
+            for a in self.hooked_in.remove(&g).unwrap_or_default() {
+                self.hooked.remove(&a);
+            }
+            self.seen.remove(&g);
+        }
+    }
+
+    /// Resolves the regions in every loaded object not seen before.
+    pub fn resolve_new(&mut self, cfg: &Config) -> Vec<Target> {
+        let mut targets: Vec<Target> = Vec::new();
+        let mut specials: Vec<Target> = Vec::new();
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        for obj in loaded_objects() {
+            if skipped(&obj.path, &self.own) || !self.seen.insert((obj.path.clone(), obj.base)) {
+                continue;
+            }
+            let (t0, s0) = (targets.len(), specials.len());
+            self.scan(cfg, &obj, &mut targets, &mut specials, &mut index);
+            let mine: Vec<u64> = targets[t0..]
+                .iter()
+                .chain(&specials[s0..])
+                .map(|t| t.address)
+                .collect();
+            self.hooked_in.insert((obj.path.clone(), obj.base), mine);
+        }
+        self.timed += targets.len();
+        self.pending_specials.extend(specials);
+        if self.timed > 0 {
+            targets.append(&mut self.pending_specials);
+        }
+        targets
+    }
+
+    fn scan(
+        &mut self,
+        cfg: &Config,
+        obj: &Object,
+        targets: &mut Vec<Target>,
+        specials: &mut Vec<Target>,
+        index: &mut HashMap<u64, usize>,
+    ) {
         let file = if obj.path.is_empty() {
             "/proc/self/exe".to_string()
         } else {
             obj.path.clone()
         };
         let Ok(bytes) = std::fs::read(&file) else {
-            continue;
+            return;
         };
         let Ok(syms) = scope_elf::function_symbols(&bytes) else {
-            continue;
+            return;
         };
         let mut ends: Vec<u64> = syms
             .iter()
@@ -157,18 +237,22 @@ pub fn resolve(cfg: &Config) -> Resolution {
             .map(|s| s.value + s.size)
             .collect();
         ends.sort_unstable();
+        let where_ = if obj.path.is_empty() {
+            "the executable".to_string()
+        } else {
+            obj.path.clone()
+        };
         for s in syms {
             if let Some(kind) = special_kind(&s.name) {
                 let address = obj.base + s.value;
-                if s.kind == scope_elf::FuncKind::Func && !hooked.contains(&address) {
-                    hooked.insert(address);
+                if s.kind == scope_elf::FuncKind::Func && self.hooked.insert(address) {
                     specials.push(Target {
                         address,
                         size: s.size,
                         region: 0,
                         kind,
                         pad: None,
-                        label: format!("{} in {file}", s.name),
+                        label: format!("{} in {where_}", s.name),
                     });
                 }
                 continue;
@@ -178,7 +262,7 @@ pub fn resolve(cfg: &Config) -> Resolution {
                 if !r.pattern.matches(&name) {
                     continue;
                 }
-                matched[ri] = true;
+                self.matched[ri] = true;
                 let address = match s.kind {
                     scope_elf::FuncKind::Func => obj.base + s.value,
                     scope_elf::FuncKind::Ifunc => match ifunc_target(&obj.path, &s.name) {
@@ -192,69 +276,65 @@ pub fn resolve(cfg: &Config) -> Resolution {
                         }
                     },
                 };
-                let size = if s.kind == scope_elf::FuncKind::Ifunc {
-                    0
-                } else {
-                    s.size
-                };
-                let pad = match s.kind {
-                    scope_elf::FuncKind::Func => {
-                        padding_before(&ends, s.value).map(|(a, n)| (obj.base + a, n))
-                    }
-                    scope_elf::FuncKind::Ifunc => None,
-                };
-                let in_object = obj.exec.iter().any(|&(a, b)| address >= a && address < b);
-                if !in_object && s.kind == scope_elf::FuncKind::Func {
+                if s.kind == scope_elf::FuncKind::Func
+                    && !obj.exec.iter().any(|&(a, b)| address >= a && address < b)
+                {
                     continue;
-                }
-                if hooked.contains(&address) {
-                    break;
                 }
                 let region = if is_glob(&r.symbol) && r.name == r.symbol {
                     let label = name.demangled.clone().unwrap_or_else(|| s.name.clone());
-                    *glob_region.entry(label.clone()).or_insert_with(|| {
+                    let regions = &mut self.regions;
+                    *self.glob_region.entry(label.clone()).or_insert_with(|| {
                         regions.push(label);
                         (regions.len() - 1) as u32
                     })
                 } else {
                     ri as u32
                 };
-                hooked.insert(address);
+                if let Some(&i) = index.get(&address) {
+                    // Another region of this batch hooked this function already: record into both.
+                    let merged = self.add_to_set(targets[i].region, region);
+                    targets[i].region = merged;
+                    continue;
+                }
+                if !self.hooked.insert(address) {
+                    continue; // hooked by an earlier batch (another object's alias)
+                }
+                let (size, pad) = match s.kind {
+                    scope_elf::FuncKind::Func => (
+                        s.size,
+                        padding_before(&ends, s.value).map(|(a, n)| (obj.base + a, n)),
+                    ),
+                    scope_elf::FuncKind::Ifunc => (0, None),
+                };
+                index.insert(address, targets.len());
                 targets.push(Target {
                     address,
                     size,
                     region,
                     kind: Kind::Timing,
                     pad,
-                    label: format!(
-                        "{} ({} in {})",
-                        r.name,
-                        s.name,
-                        if obj.path.is_empty() {
-                            "the executable"
-                        } else {
-                            &obj.path
-                        }
-                    ),
+                    label: format!("{} ({} in {where_})", r.name, s.name),
                 });
-                break;
             }
         }
     }
-    // Unwinding support is needed only where something is timed.
-    if !targets.is_empty() {
-        targets.extend(specials);
-    }
-    let unmatched = cfg
-        .regions
-        .iter()
-        .zip(&matched)
-        .filter(|(_, m)| !**m)
-        .map(|(r, _)| r.symbol.clone())
-        .collect();
-    Resolution {
-        targets,
-        regions,
-        unmatched,
+
+    /// The region-set id recording into everything `current` records into, plus `region`.
+    fn add_to_set(&mut self, current: u32, region: u32) -> u32 {
+        let mut members = if current & REGION_SET != 0 {
+            self.sets[(current & !REGION_SET) as usize].clone()
+        } else {
+            vec![current]
+        };
+        if members.contains(&region) {
+            return current;
+        }
+        members.push(region);
+        if let Some(i) = self.sets.iter().position(|s| *s == members) {
+            return REGION_SET | i as u32;
+        }
+        self.sets.push(members);
+        REGION_SET | (self.sets.len() - 1) as u32
     }
 }

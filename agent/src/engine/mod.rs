@@ -76,8 +76,18 @@ pub fn thread_count() -> usize {
         .unwrap_or(0)
 }
 
+/// When hooks may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// At start-up: the process must have exactly one thread (checked).
+    StartUp,
+    /// Right after `dlopen` returned: the targets are in objects just loaded, which no thread
+    /// is running yet (their constructors have run and returned).
+    FreshlyLoaded,
+}
+
 /// Hooks every target; returns, per target, `Ok(())` or the reason it was refused.
-pub fn attach(targets: &[Target]) -> Vec<Result<(), String>> {
+pub fn attach(targets: &[Target], when: When) -> Vec<Result<(), String>> {
     if !READY.load(Ordering::Acquire) {
         return targets
             .iter()
@@ -85,7 +95,7 @@ pub fn attach(targets: &[Target]) -> Vec<Result<(), String>> {
             .collect();
     }
     let threads = thread_count();
-    if threads != 1 {
+    if when == When::StartUp && threads != 1 {
         let msg = format!("the process already runs {threads} threads; patching now is unsafe");
         return targets.iter().map(|_| Err(msg.clone())).collect();
     }

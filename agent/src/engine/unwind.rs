@@ -40,7 +40,11 @@ pub fn restore_returns(st: &ThreadState) {
 /// again.
 pub fn rehook_live(st: &mut ThreadState, catch_rsp: u64) {
     let open = st.open_entries().to_vec();
-    let keep = open.iter().rposition(|e| e.slot >= catch_rsp).map(|i| i + 1).unwrap_or(0);
+    let keep = open
+        .iter()
+        .rposition(|e| e.slot >= catch_rsp)
+        .map(|i| i + 1)
+        .unwrap_or(0);
     for e in &open[..keep] {
         let leave = hooks::leave_address(hook_of(e.region));
         let slot = e.slot as *mut u64;

@@ -26,9 +26,13 @@ struct Columns {
     thread: Vec<i64>,
 }
 
+/// A region id with this bit set names a region set (see `set_regions`).
+pub const REGION_SET: u32 = 1 << 31;
+
 #[derive(Default)]
 struct Sink {
     regions: Vec<String>,
+    sets: Vec<Vec<u32>>,
     writer: Option<RankWriter>,
     write_failed: bool,
     pending: BTreeMap<u32, Columns>,
@@ -46,9 +50,13 @@ fn with_sink<R>(f: impl FnOnce(&mut Sink) -> R) -> R {
     f(g.get_or_insert_with(Sink::default))
 }
 
-/// Names of the regions, indexed by the region id the stubs carry.
-pub fn set_regions(names: Vec<String>) {
-    with_sink(|s| s.regions = names);
+/// Names of the regions, indexed by the region id the stubs carry, and the region sets: a
+/// hook carrying `REGION_SET | i` records each call into every region of `sets[i]`.
+pub fn set_regions(names: Vec<String>, sets: Vec<Vec<u32>>) {
+    with_sink(|s| {
+        s.regions = names;
+        s.sets = sets;
+    });
 }
 
 pub fn active_limit() -> u64 {
@@ -83,12 +91,24 @@ pub fn flush_thread(st: &ThreadState) {
     }
     let conv = clock::Converter::now();
     let tid = st.thread_index as i64;
+    let sets = with_sink(|s| s.sets.clone());
     let mut by_region: BTreeMap<u32, Columns> = BTreeMap::new();
     for e in events {
-        let c = by_region.entry(e.region as u32).or_default();
-        c.start.push(conv.ns(e.t_enter));
-        c.end.push(conv.ns(e.t_exit));
-        c.thread.push(tid);
+        let (start, end) = (conv.ns(e.t_enter), conv.ns(e.t_exit));
+        let id = e.region as u32;
+        let members = if id & REGION_SET != 0 {
+            sets.get((id & !REGION_SET) as usize)
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+        } else {
+            std::slice::from_ref(&id)
+        };
+        for &r in members {
+            let c = by_region.entry(r).or_default();
+            c.start.push(start);
+            c.end.push(end);
+            c.thread.push(tid);
+        }
     }
     st.reset_buffer();
     with_sink(|s| s.accept(by_region));
