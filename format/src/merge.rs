@@ -176,6 +176,16 @@ mod tests {
         assert_eq!(iv.start_times[10_001], 10_001);
         assert_eq!(iv.end_times[10_001], 10_006);
         assert_eq!(r.count(0, "io/write").unwrap(), 1);
+        // Streaming in slices sees the same events, in file order, never more than asked.
+        let (mut seen, mut biggest) = (Vec::new(), 0);
+        r.for_each_chunk::<FormatError, _>(2, "compute", 4096, |s, e, t| {
+            assert!(s.len() == e.len() && s.len() == t.len());
+            biggest = biggest.max(s.len());
+            seen.extend_from_slice(s);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((seen, biggest), (iv.start_times.clone(), 4096));
         assert_eq!(r.rank_attrs(1).unwrap().dropped_events, 7);
         std::fs::remove_dir_all(&dir).unwrap();
     }

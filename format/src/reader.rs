@@ -107,6 +107,57 @@ impl ProfileReader {
         g.group(&encode_region_name(region)).at(&self.path)
     }
 
+    /// Streams the intervals of a region on a rank in file order, in slices of at most
+    /// `chunk_len` (> 0) events: `f(start_times, end_times, thread_ids)` with equal-length
+    /// slices (`thread_ids` empty when the file has none). Memory is bounded by `chunk_len`
+    /// whatever the region's size. The first error from `f` stops the walk and is returned.
+    pub fn for_each_chunk<E, F>(
+        &self,
+        rank: u32,
+        region: &str,
+        chunk_len: usize,
+        mut f: F,
+    ) -> Result<(), E>
+    where
+        E: From<FormatError>,
+        F: FnMut(&[i64], &[i64], &[i64]) -> Result<(), E>,
+    {
+        let g = self.region_group(rank, region)?;
+        let open = |name: &str| g.dataset(name).at(&self.path);
+        let (start, end) = (open("start_times")?, open("end_times")?);
+        let thread = if g.link_exists("thread_ids") {
+            Some(open("thread_ids")?)
+        } else {
+            None
+        };
+        let n = start.size();
+        if end.size() != n || thread.as_ref().is_some_and(|t| t.size() != n) {
+            return Err(FormatError::Layout {
+                path: self.path.clone(),
+                message: format!("rank {rank} region {region}: column lengths differ"),
+            }
+            .into());
+        }
+        let read = |ds: &hdf5::Dataset, from: usize, to: usize| {
+            ds.read_slice_1d::<i64, _>(from..to)
+                .at(&self.path)
+                .map(|a| a.into_raw_vec_and_offset().0)
+        };
+        let mut from = 0;
+        while from < n {
+            let to = (from + chunk_len.max(1)).min(n);
+            let s = read(&start, from, to)?;
+            let e = read(&end, from, to)?;
+            let t = match &thread {
+                Some(t) => read(t, from, to)?,
+                None => Vec::new(),
+            };
+            f(&s, &e, &t)?;
+            from = to;
+        }
+        Ok(())
+    }
+
     /// All intervals of a region on a rank.
     pub fn intervals(&self, rank: u32, region: &str) -> Result<Intervals, FormatError> {
         let g = self.region_group(rank, region)?;

@@ -47,3 +47,10 @@ impl fmt::Display for Fail {
 }
 
 pub type Result<T> = std::result::Result<T, Fail>;
+
+/// A profile that cannot be read ends the post-processing with status 1.
+impl From<scope_format::FormatError> for Fail {
+    fn from(e: scope_format::FormatError) -> Fail {
+        Fail::with_code(1, format!("cannot read the profile: {e}"))
+    }
+}

@@ -10,6 +10,7 @@ pub mod libs;
 pub mod mpi;
 pub mod pproc;
 pub mod program;
+pub mod progress;
 pub mod ranks;
 pub mod regions;
 pub mod run;

@@ -1,18 +1,48 @@
 //! The per-region summary of a profile, shared by scope-run (after the run) and scope-pproc.
-//! For each region over the selected ranks: calls, total time, mean per call, and the ranks
-//! with the smallest and largest total (a rank that never called the region counts as 0).
-//! Invariant: numbers come only from `start_times`/`end_times` as stored; nothing is sampled.
+//! For each region over the selected ranks: calls, total time, mean, shortest and longest call,
+//! and the imbalance across ranks as the reference tool defines it: max/mean − 1 of the
+//! per-rank totals, over the ranks that called the region (0 when fewer than two did).
+//! Invariants: numbers come only from `start_times`/`end_times` as stored; nothing is sampled;
+//! the file is streamed in slices of `CHUNK` events, so memory does not grow with its size.
 
+use crate::progress::Progress;
 use scope_format::{FileAttrs, FormatError, ProfileReader};
+use std::collections::BTreeMap;
+
+/// Events read per slice when streaming (3 columns × 8 B × 64 Ki = 1.5 MiB).
+pub const CHUNK: usize = 1 << 16;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankTotal {
+    pub rank: u32,
+    pub calls: u64,
+    pub total_ns: i128,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegionStats {
     pub name: String,
     pub calls: u64,
     pub total_ns: i128,
-    /// (rank, total ns) with the smallest total; first such rank on ties.
-    pub min: (u32, i128),
-    pub max: (u32, i128),
+    /// Shortest and longest single call.
+    pub min_ns: i64,
+    pub max_ns: i64,
+    /// The ranks that called the region, ascending.
+    pub per_rank: Vec<RankTotal>,
+    /// max/mean − 1 of `per_rank` totals (0.25 = the slowest rank took 25% more than the mean).
+    pub imbalance: f64,
+    /// The rank with the largest total (the first on ties).
+    pub slowest_rank: u32,
+}
+
+impl RegionStats {
+    pub fn mean_ns(&self) -> f64 {
+        if self.calls == 0 {
+            f64::NAN
+        } else {
+            self.total_ns as f64 / self.calls as f64
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -24,41 +54,92 @@ pub struct Summary {
     /// Sorted by total time, largest first, then by name.
     pub regions: Vec<RegionStats>,
     pub attrs: FileAttrs,
+    /// Earliest start and latest end over the selected ranks (None without events).
+    pub span: Option<(i64, i64)>,
+    /// Distinct thread ids per selected rank, ascending ([0] when the file has no thread_ids).
+    pub threads: BTreeMap<u32, Vec<i64>>,
 }
 
 /// Summarises `reader`, restricted to `select` when given (ranks must be in the file).
 pub fn compute(reader: &ProfileReader, select: Option<&[u32]>) -> Result<Summary, FormatError> {
+    compute_with(reader, select, &mut Progress::hidden())
+}
+
+/// The ranks of `select` that the file holds, or all of them.
+pub fn selected_ranks(
+    reader: &ProfileReader,
+    select: Option<&[u32]>,
+) -> Result<Vec<u32>, FormatError> {
     let present = reader.ranks()?;
-    let ranks: Vec<u32> = match select {
+    Ok(match select {
         Some(s) => s.iter().copied().filter(|r| present.contains(r)).collect(),
         None => present,
-    };
-    let mut per_region: std::collections::BTreeMap<String, Vec<(u32, u64, i128)>> =
-        Default::default();
-    let mut events = 0u64;
-    let mut dropped = 0u64;
+    })
+}
+
+/// Total events of the selected ranks, from the dataset sizes (reads no events).
+pub fn count_events(reader: &ProfileReader, ranks: &[u32]) -> Result<u64, FormatError> {
+    let mut n = 0;
+    for &rank in ranks {
+        for name in reader.regions(rank)? {
+            n += reader.count(rank, &name)? as u64;
+        }
+    }
+    Ok(n)
+}
+
+/// Running figures of one region on one rank.
+#[derive(Default)]
+struct Acc {
+    calls: u64,
+    total: i128,
+    min: Option<i64>,
+    max: Option<i64>,
+}
+
+/// As `compute`, advancing `progress` by the events read.
+pub fn compute_with(
+    reader: &ProfileReader,
+    select: Option<&[u32]>,
+    progress: &mut Progress,
+) -> Result<Summary, FormatError> {
+    let ranks = selected_ranks(reader, select)?;
+    let mut per_region: BTreeMap<String, Vec<(u32, Acc)>> = BTreeMap::new();
+    let (mut events, mut dropped) = (0u64, 0u64);
+    let mut span: Option<(i64, i64)> = None;
+    let mut threads = BTreeMap::new();
     for &rank in &ranks {
         dropped += reader
             .rank_attrs(rank)
             .map_or(0, |a| a.dropped_events.max(0) as u64);
+        let mut tids: Vec<i64> = Vec::new();
         for name in reader.regions(rank)? {
-            let iv = reader.intervals(rank, &name)?;
-            let total: i128 = iv
-                .start_times
-                .iter()
-                .zip(&iv.end_times)
-                .map(|(s, e)| i128::from(*e) - i128::from(*s))
-                .sum();
-            events += iv.len() as u64;
-            per_region
-                .entry(name)
-                .or_default()
-                .push((rank, iv.len() as u64, total));
+            let mut acc = Acc::default();
+            reader.for_each_chunk::<FormatError, _>(rank, &name, CHUNK, |s, e, t| {
+                for (&s, &e) in s.iter().zip(e) {
+                    let d = e - s;
+                    acc.total += i128::from(d);
+                    acc.min = Some(acc.min.map_or(d, |m| m.min(d)));
+                    acc.max = Some(acc.max.map_or(d, |m| m.max(d)));
+                    span = Some(span.map_or((s, e), |(a, b)| (a.min(s), b.max(e))));
+                }
+                note_threads(&mut tids, if t.is_empty() { &[0] } else { t });
+                acc.calls += s.len() as u64;
+                progress.add(s.len() as u64);
+                Ok(())
+            })?;
+            events += acc.calls;
+            if acc.calls > 0 {
+                per_region.entry(name).or_default().push((rank, acc));
+            }
         }
+        tids.sort_unstable();
+        threads.insert(rank, if tids.is_empty() { vec![0] } else { tids });
     }
+    progress.finish();
     let mut regions: Vec<RegionStats> = per_region
         .into_iter()
-        .map(|(name, rows)| stats(name, &ranks, &rows))
+        .map(|(name, rows)| stats(name, rows))
         .collect();
     regions.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.name.cmp(&b.name)));
     Ok(Summary {
@@ -67,35 +148,61 @@ pub fn compute(reader: &ProfileReader, select: Option<&[u32]>) -> Result<Summary
         dropped,
         regions,
         attrs: reader.attrs()?,
+        span,
+        threads,
     })
 }
 
-fn stats(name: String, ranks: &[u32], rows: &[(u32, u64, i128)]) -> RegionStats {
-    let per_rank: Vec<(u32, i128)> = ranks
+/// Adds the thread ids of `t` not yet in `seen` (usually one id per slice, so cheap).
+fn note_threads(seen: &mut Vec<i64>, t: &[i64]) {
+    let mut last = None;
+    for &id in t {
+        if last != Some(id) && !seen.contains(&id) {
+            seen.push(id);
+        }
+        last = Some(id);
+    }
+}
+
+fn stats(name: String, rows: Vec<(u32, Acc)>) -> RegionStats {
+    let per_rank: Vec<RankTotal> = rows
         .iter()
-        .map(|&r| {
-            let t = rows.iter().find(|x| x.0 == r).map_or(0, |x| x.2);
-            (r, t)
+        .map(|(rank, a)| RankTotal {
+            rank: *rank,
+            calls: a.calls,
+            total_ns: a.total,
         })
         .collect();
-    let min = per_rank
+    let total_ns: i128 = per_rank.iter().map(|r| r.total_ns).sum();
+    let slowest = per_rank
         .iter()
-        .copied()
-        .min_by_key(|x| x.1)
-        .unwrap_or((0, 0));
-    let max = per_rank
-        .iter()
-        .copied()
         .rev()
-        .max_by_key(|x| x.1)
-        .unwrap_or((0, 0));
+        .max_by_key(|r| r.total_ns)
+        .map_or(0, |r| r.rank);
     RegionStats {
         name,
-        calls: rows.iter().map(|x| x.1).sum(),
-        total_ns: rows.iter().map(|x| x.2).sum(),
-        min,
-        max,
+        calls: per_rank.iter().map(|r| r.calls).sum(),
+        total_ns,
+        min_ns: rows.iter().filter_map(|r| r.1.min).min().unwrap_or(0),
+        max_ns: rows.iter().filter_map(|r| r.1.max).max().unwrap_or(0),
+        imbalance: imbalance(&per_rank),
+        per_rank,
+        slowest_rank: slowest,
     }
+}
+
+/// max/mean − 1 of the positive per-rank totals, 0 with fewer than two (the reference's rule).
+pub fn imbalance(per_rank: &[RankTotal]) -> f64 {
+    let totals: Vec<f64> = per_rank
+        .iter()
+        .filter(|r| r.total_ns > 0)
+        .map(|r| r.total_ns as f64)
+        .collect();
+    if totals.len() < 2 {
+        return 0.0;
+    }
+    let mean = totals.iter().sum::<f64>() / totals.len() as f64;
+    totals.iter().copied().fold(f64::MIN, f64::max) / mean - 1.0
 }
 
 /// A duration in ns as 3 significant digits with a human unit: `950 ns`, `1.23 µs`, `45.6 ms`,
@@ -126,29 +233,39 @@ pub fn format_duration(ns: f64) -> String {
     unreachable!("the seconds branch always returns")
 }
 
-/// The table, one line per region, columns aligned.
+/// The table, one line per region, columns aligned. Imbalance is shown with the slowest rank
+/// when more than one rank called the region, else `-`.
 pub fn table(s: &Summary) -> String {
     if s.regions.is_empty() {
         return "no region was called on the selected ranks\n".to_string();
     }
-    let mut rows =
-        vec![["region", "calls", "total", "mean", "min/rank", "max/rank"].map(String::from)];
+    let mut rows = vec![[
+        "region",
+        "calls",
+        "total",
+        "mean",
+        "min",
+        "max",
+        "imbalance",
+    ]
+    .map(String::from)];
     for r in &s.regions {
-        let mean = if r.calls > 0 {
-            r.total_ns as f64 / r.calls as f64
+        let imb = if r.per_rank.len() > 1 {
+            format!("{:.1}% (r{})", r.imbalance * 100.0, r.slowest_rank)
         } else {
-            f64::NAN
+            "-".to_string()
         };
         rows.push([
             r.name.clone(),
             r.calls.to_string(),
             format_duration(r.total_ns as f64),
-            format_duration(mean),
-            format!("{} (r{})", format_duration(r.min.1 as f64), r.min.0),
-            format!("{} (r{})", format_duration(r.max.1 as f64), r.max.0),
+            format_duration(r.mean_ns()),
+            format_duration(r.min_ns as f64),
+            format_duration(r.max_ns as f64),
+            imb,
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

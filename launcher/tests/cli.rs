@@ -418,10 +418,11 @@ fn pproc_summarises_selected_ranks() {
     );
     let row = text.lines().find(|l| l.starts_with("compute")).unwrap();
     let cells: Vec<&str> = row.split_whitespace().collect();
-    // calls 4, total 2*(2+4) ms = 12 ms, mean 3 ms, min 4 ms on r1, max 8 ms on r3
+    // calls 4, total 2*(2+4) ms = 12 ms, mean 3 ms, shortest 2 ms, longest 4 ms,
+    // per-rank totals 4 and 8 ms: imbalance 8/6 - 1 = 33.3%, slowest r3
     assert_eq!(
         cells,
-        ["compute", "4", "12.0", "ms", "3.00", "ms", "4.00", "ms", "(r1)", "8.00", "ms", "(r3)"]
+        ["compute", "4", "12.0", "ms", "3.00", "ms", "2.00", "ms", "4.00", "ms", "33.3%", "(r3)"]
     );
     let out = finish({
         let mut c = Command::new(PPROC);

@@ -73,17 +73,40 @@ fn numbers_from_a_small_file() {
     assert_eq!(s.regions.len(), 2);
     let c = &s.regions[0];
     assert_eq!((c.name.as_str(), c.calls, c.total_ns), ("compute", 3, 140));
-    assert_eq!((c.min, c.max), ((0, 40), (1, 100)));
+    assert_eq!((c.min_ns, c.max_ns, c.slowest_rank), (10, 100, 1));
+    assert_eq!(
+        c.per_rank,
+        vec![
+            RankTotal {
+                rank: 0,
+                calls: 2,
+                total_ns: 40
+            },
+            RankTotal {
+                rank: 1,
+                calls: 1,
+                total_ns: 100
+            }
+        ]
+    );
+    assert!((c.imbalance - (100.0 / 70.0 - 1.0)).abs() < 1e-12);
     let io = &s.regions[1];
     assert_eq!((io.name.as_str(), io.calls, io.total_ns), ("io", 1, 5));
-    assert_eq!((io.min, io.max), ((1, 0), (0, 5)));
+    assert_eq!((io.min_ns, io.max_ns, io.imbalance), (5, 5, 0.0));
+    assert_eq!(s.span, Some((0, 205)));
+    assert_eq!(s.threads.get(&0), Some(&vec![1]));
     assert_eq!(incomplete_note(&s), None);
     let t = table(&s);
     let lines: Vec<&str> = t.lines().collect();
-    assert!(lines[0].starts_with("region") && lines[0].ends_with("max/rank"));
-    assert!(lines[1].starts_with("compute"), "{t}");
+    assert!(lines[0].starts_with("region") && lines[0].ends_with("imbalance"));
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        cells,
+        ["compute", "3", "140", "ns", "47", "ns", "10", "ns", "100", "ns", "42.9%", "(r1)"],
+        "{t}"
+    );
     assert!(
-        lines[1].contains("47 ns") && lines[1].ends_with("100 ns (r1)"),
+        lines[2].starts_with("io") && lines[2].ends_with(" -"),
         "{t}"
     );
 
@@ -91,7 +114,7 @@ fn numbers_from_a_small_file() {
     assert_eq!(only1.ranks, vec![1]);
     assert_eq!(only1.events, 1);
     assert_eq!(only1.regions.len(), 1);
-    assert_eq!(only1.regions[0].min, (1, 100));
+    assert_eq!(only1.regions[0].per_rank.len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

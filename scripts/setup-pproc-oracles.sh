@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Install the consumers scope-pproc's outputs are tested against (see docs/pproc.md):
+#   - Debian chromium (renders the Gantt HTML to a PNG, headless) and GNU time (peak RSS)
+#   - npm speedscope (its dist/release/file-format-schema.json) under $SCOPE_ORACLE_DIR/npm
+#   - Python jsonschema + Pillow in $SCOPE_ORACLE_DIR/venv-pproc
+#   - scope-profiler==0.7.5 in $SCOPE_ORACLE_DIR/venv-0.7 (shared with setup.sh; reused if present)
+# Idempotent: each piece is skipped when already there; a second run takes well under a second.
+# Prints nothing on success except what it installs (on stderr).
+set -euo pipefail
+
+# shellcheck source=scripts/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+log() { printf 'setup-pproc-oracles: %s\n' "$*" >&2; }
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# --- chromium (Debian), and GNU time for the peak-RSS measurement of tests/pproc_big.rs ----
+if ! command -v chromium >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then
+    log "apt-get install chromium fonts-dejavu-core time"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        chromium fonts-dejavu-core time >/dev/null
+fi
+
+# --- npm speedscope (for its JSON schema) -----------------------------------------------------
+NPM_DIR="$SCOPE_ORACLE_DIR/npm"
+SPEEDSCOPE_VERSION=1.25.0
+SCHEMA="$NPM_DIR/node_modules/speedscope/dist/release/file-format-schema.json"
+if [ ! -f "$SCHEMA" ] ||
+    ! grep -q "\"version\": \"$SPEEDSCOPE_VERSION\"" "$NPM_DIR/node_modules/speedscope/package.json"; then
+    log "npm install speedscope@$SPEEDSCOPE_VERSION into $NPM_DIR"
+    mkdir -p "$NPM_DIR"
+    npm install --prefix "$NPM_DIR" --no-audit --no-fund --silent "speedscope@$SPEEDSCOPE_VERSION" >/dev/null
+    [ -f "$SCHEMA" ] || { log "speedscope installed but $SCHEMA is missing"; exit 1; }
+fi
+
+# --- Python venvs -----------------------------------------------------------------------------
+# A marker file holds the spec of a completed install; same convention as setup.sh.
+make_venv() {
+    local dir="$1" spec="$2"
+    local marker="$dir/.scope-installed"
+    if [ -f "$marker" ] && [ "$(cat "$marker")" = "$spec" ]; then
+        return 0
+    fi
+    log "venv $dir with $spec"
+    rm -rf "$dir"
+    mkdir -p "$(dirname "$dir")"
+    "$SCOPE_PYTHON" -m venv "$dir"
+    # shellcheck disable=SC2086 # spec is a list of requirements
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check $spec
+    printf '%s' "$spec" >"$marker"
+}
+make_venv "$SCOPE_ORACLE_DIR/venv-pproc" 'jsonschema pillow'
+make_venv "$SCOPE_ORACLE_DIR/venv-0.7" 'scope-profiler==0.7.5'
