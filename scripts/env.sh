@@ -1,0 +1,22 @@
+# shellcheck shell=bash
+# Sourced by the other scripts (and usable by hand: `source scripts/env.sh`).
+# Environment that MPI runs on this kind of machine need: Open MPI refuses to run as root and to
+# place more ranks than cores unless told otherwise; MPICH (Hydra) needs neither.
+
+SCOPE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SCOPE_ROOT
+
+export OMPI_ALLOW_RUN_AS_ROOT=1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+# Keep Open MPI quiet and local: no warnings about missing high-speed interconnects.
+export OMPI_MCA_btl_base_warn_component_unused=0
+export OMPI_MCA_btl="${OMPI_MCA_btl:-self,vader,tcp}"
+export OMPI_MCA_btl_tcp_if_include="${OMPI_MCA_btl_tcp_if_include:-lo}"
+export OMPI_MCA_oob_tcp_if_include="${OMPI_MCA_oob_tcp_if_include:-lo}"
+# Debian's mpi4py lives in the system interpreter, not in a pyenv one that may come first on PATH.
+export SCOPE_PYTHON="${SCOPE_PYTHON:-/usr/bin/python3}"
+# Where build.sh puts the fixtures and where the tests look for them.
+export SCOPE_FIXTURES="${SCOPE_FIXTURES:-$SCOPE_ROOT/target/fixtures}"
+# Reference-tool venvs (the compatibility oracle), created by setup.sh.
+export SCOPE_ORACLE_DIR="${SCOPE_ORACLE_DIR:-$SCOPE_ROOT/target/oracle}"

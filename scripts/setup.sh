@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Install what the build, the fixtures and the tests need; skip whatever is already there.
+# Idempotent and fast on a machine that is already set up.
+set -euo pipefail
+
+# shellcheck source=scripts/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# --- apt packages -----------------------------------------------------------------------------
+APT_PACKAGES=(openmpi-bin libopenmpi-dev mpich libmpich-dev gfortran libhdf5-dev pkg-config
+              python3-mpi4py python3-venv libclang-dev clang)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+# --- cmake >= 3.26 (the static HDF5 build of hdf5-metno needs it) -----------------------------
+cmake_ok() {
+    command -v cmake >/dev/null 2>&1 || return 1
+    local v
+    v="$(cmake --version | head -n1 | awk '{print $3}')"
+    [ "$(printf '%s\n%s\n' 3.26 "$v" | sort -V | head -n1)" = 3.26 ]
+}
+if ! cmake_ok; then
+    log "pip install cmake>=3.26"
+    python3 -m pip install -q 'cmake>=3.26'
+    hash -r
+    cmake_ok || { log "cmake >= 3.26 still not on PATH"; exit 1; }
+fi
+
+# --- reference tool venvs (the oracle) --------------------------------------------------------
+# 0.2.x and 0.7.x conflict, hence one venv each. A marker file says the install completed.
+# 0.2.6 is the last 0.2.x release that still has `scope_profiler.h5reader.ProfilingH5Reader`
+# (the reader the MPI-support page documents); 0.2.7 and 0.2.8 replaced it with read_h5().
+make_venv() {
+    local dir="$1" spec="$2"
+    local marker="$dir/.scope-installed"
+    if [ -f "$marker" ] && [ "$(cat "$marker")" = "$spec" ]; then
+        return 0
+    fi
+    log "venv $dir with $spec"
+    rm -rf "$dir"
+    mkdir -p "$(dirname "$dir")"
+    "$SCOPE_PYTHON" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check "$spec"
+    printf '%s' "$spec" >"$marker"
+}
+make_venv "$SCOPE_ORACLE_DIR/venv-0.2" 'scope-profiler==0.2.6'
+make_venv "$SCOPE_ORACLE_DIR/venv-0.7" 'scope-profiler==0.7.5'
+"$(dirname "${BASH_SOURCE[0]}")/setup-pproc-oracles.sh"
+
+log "ok"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it: setup, release build, fixtures, integration tests, fmt, clippy.
+# Works from any directory. Ends with the test runner's summary (and the lint results after it).
+set -euo pipefail
+
+# shellcheck source=scripts/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$SCOPE_ROOT"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "setup"
+bash scripts/setup.sh
+
+# Two shared cores: keep the build from starving everything else.
+JOBS="${SCOPE_JOBS:-2}"
+
+step "cargo build --release"
+cargo build --release --workspace -j "$JOBS"
+
+step "fixtures -> $SCOPE_FIXTURES"
+bash tests/fixtures/build.sh "$SCOPE_FIXTURES"
+
+# Tests, fmt and clippy all run even when one fails; the script fails if any did, and ends with
+# the test runner's summary.
+mkdir -p target
+log=target/test-output.txt
+
+step "cargo test --release --workspace"
+test_status=0
+cargo test --release --workspace -j "$JOBS" --no-fail-fast 2>&1 | tee "$log" || test_status=$?
+
+step "cargo fmt --check"
+fmt_status=0
+cargo fmt --all --check || fmt_status=$?
+
+step "cargo clippy"
+clippy_status=0
+cargo clippy --workspace --release --all-targets -j "$JOBS" -- -D warnings || clippy_status=$?
+
+printf '\n==> fmt: %s, clippy: %s\n' \
+    "$([ "$fmt_status" -eq 0 ] && echo ok || echo FAILED)" \
+    "$([ "$clippy_status" -eq 0 ] && echo ok || echo FAILED)"
+printf '==> test summary\n'
+grep -E '^( +Running|test result:|error(\[|:))|FAILED|panicked' "$log" || true
+if [ "$test_status" -ne 0 ] || [ "$fmt_status" -ne 0 ] || [ "$clippy_status" -ne 0 ]; then
+    exit 1
+fi

@@ -1,0 +1,28 @@
+//! Harness for scope's end-to-end tests.
+//!
+//! Every test runs real processes (fixtures under real `mpirun`, `scope-run`) with a timeout and
+//! kill-on-drop, in its own temporary directory, and prints the child's output when it fails.
+//! Modules, smallest first:
+//! - [`paths`]: the repository root and the release artifacts (`libscope_agent.so`, `scope-run`).
+//! - [`fixtures`]: the built fixture programs (building them with `tests/fixtures/build.sh`).
+//! - [`proc`]: running a child: timeout, process group, captured output.
+//! - [`workdir`]: one temporary directory per test, kept when the test fails.
+//! - [`mpi`]: the two MPI flavours and the ways of launching a fixture (plain, agent, scope-run).
+//! - [`profile`]: reading a result file through `scope-format` and asserting exact facts.
+//! - [`oracle`]: the reference tool's readers (`scope-profiler` 0.2.6 and 0.7.5).
+
+pub mod fixtures;
+pub mod mpi;
+pub mod oracle;
+pub mod paths;
+pub mod proc;
+pub mod profile;
+pub mod workdir;
+
+pub use fixtures::{fixture, Fixture};
+pub use mpi::{
+    run_plain, run_plain_mpirun, run_scope_run, run_with_agent_mpirun, AgentRun, Flavor,
+};
+pub use proc::{Cmd, Output};
+pub use profile::{Profile, RankCounts};
+pub use workdir::WorkDir;

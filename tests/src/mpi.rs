@@ -1,0 +1,192 @@
+//! The two installed MPIs and the ways a test launches a program: plain, under `mpirun` with the
+//! agent preloaded into the ranks only, and through `scope-run`.
+//!
+//! Runs are serialized within a test binary (the machine has few cores and 4 oversubscribed
+//! ranks per run; parallel runs would only make timings noisy and timeouts likelier).
+
+use crate::paths::{agent_so, scope_run};
+use crate::proc::{Cmd, Output};
+use crate::workdir::WorkDir;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+static RUN_LOCK: Mutex<()> = Mutex::new(());
+
+/// Hold while a launcher runs; a panicking holder does not block the others.
+pub fn run_lock() -> MutexGuard<'static, ()> {
+    RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    OpenMpi,
+    Mpich,
+}
+
+impl Flavor {
+    pub const ALL: [Flavor; 2] = [Flavor::OpenMpi, Flavor::Mpich];
+
+    /// The suffix of the fixture binaries built against this MPI.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Flavor::OpenMpi => "openmpi",
+            Flavor::Mpich => "mpich",
+        }
+    }
+
+    pub fn mpirun(self) -> &'static str {
+        match self {
+            Flavor::OpenMpi => "mpirun.openmpi",
+            Flavor::Mpich => "mpirun.mpich",
+        }
+    }
+
+    /// `name.<flavor>`, the fixture file name.
+    pub fn fixture(self, name: &str) -> String {
+        format!("{name}.{}", self.suffix())
+    }
+}
+
+/// The environment every MPI run here needs (root, oversubscription, loopback only).
+pub fn with_mpi_env(cmd: Cmd) -> Cmd {
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .env("OMPI_MCA_btl_base_warn_component_unused", "0")
+        .env("OMPI_MCA_btl", "self,vader,tcp")
+        .env("OMPI_MCA_btl_tcp_if_include", "lo")
+        .env("OMPI_MCA_oob_tcp_if_include", "lo")
+        .env_remove("SCOPE_CONFIG")
+        .env_remove("SCOPE_OUTPUT")
+}
+
+/// Run any command (under the run lock, with the MPI environment).
+pub fn run_plain(cmd: Cmd) -> Output {
+    let _g = run_lock();
+    with_mpi_env(cmd).run()
+}
+
+/// `mpirun -n N PROGRAM ARGS...` without the agent.
+pub fn run_plain_mpirun<S: AsRef<OsStr>>(
+    cwd: &Path,
+    flavor: Flavor,
+    n: u32,
+    program: impl AsRef<OsStr>,
+    args: &[S],
+) -> Output {
+    let cmd = Cmd::new(flavor.mpirun())
+        .cwd(cwd)
+        .arg("-n")
+        .arg(n.to_string())
+        .arg(program)
+        .args(args);
+    run_plain(cmd)
+}
+
+/// A run with the agent: where its config and output went, and what the launcher printed.
+pub struct AgentRun {
+    pub output: Output,
+    pub config: PathBuf,
+    /// The directory that holds only the output file (for "no stray files" checks).
+    pub out_dir: PathBuf,
+    /// `<out_dir>/profiling_data.h5`.
+    pub profile: PathBuf,
+    /// The working directory of the launcher.
+    pub run_dir: PathBuf,
+}
+
+/// Lay out `cfg/scope.toml`, `out/`, `run/` in the work dir.
+fn layout(wd: &WorkDir, config_toml: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let config = wd.write("cfg/scope.toml", config_toml);
+    let out_dir = wd.subdir("out");
+    let run_dir = wd.subdir("run");
+    let profile = out_dir.join("profiling_data.h5");
+    (config, out_dir, profile, run_dir)
+}
+
+/// `mpirun -x LD_PRELOAD=<agent> -x SCOPE_CONFIG=<toml> -x SCOPE_OUTPUT=<out.h5> -n N PROGRAM`
+/// (Open MPI) or `mpirun.mpich -genv LD_PRELOAD <agent> ... -n N PROGRAM` (MPICH): the agent
+/// reaches the ranks only, never the launcher.
+pub fn run_with_agent_mpirun<S: AsRef<OsStr>>(
+    wd: &WorkDir,
+    flavor: Flavor,
+    n: u32,
+    config_toml: &str,
+    program: impl AsRef<OsStr>,
+    args: &[S],
+) -> AgentRun {
+    let (config, out_dir, profile, run_dir) = layout(wd, config_toml);
+    let agent = agent_so();
+    let vars: [(&str, &Path); 3] = [
+        ("LD_PRELOAD", &agent),
+        ("SCOPE_CONFIG", &config),
+        ("SCOPE_OUTPUT", &profile),
+    ];
+    let mut cmd = Cmd::new(flavor.mpirun()).cwd(&run_dir);
+    for (k, v) in vars {
+        cmd = match flavor {
+            Flavor::OpenMpi => cmd.arg("-x").arg(kv(k, v)),
+            Flavor::Mpich => cmd.arg("-genv").arg(k).arg(v),
+        };
+    }
+    let cmd = cmd.arg("-n").arg(n.to_string()).arg(program).args(args);
+    let output = run_plain(cmd);
+    AgentRun {
+        output,
+        config,
+        out_dir,
+        profile,
+        run_dir,
+    }
+}
+
+/// `LD_PRELOAD=<agent> SCOPE_CONFIG=… SCOPE_OUTPUT=… mpirun -n N PROGRAM`: the agent is in the
+/// launcher's own environment, so it is also loaded into `mpirun`/`orted` (or `mpiexec.hydra`/
+/// `hydra_pmi_proxy`), where it must stay inert. With `launcher = None` the program runs directly
+/// (a serial run), optionally through `sh -c` (a shell that is not the target).
+pub fn run_with_agent_in_env<S: AsRef<OsStr>>(
+    wd: &WorkDir,
+    launcher: Option<(Flavor, u32)>,
+    config_toml: &str,
+    program: impl AsRef<OsStr>,
+    args: &[S],
+) -> AgentRun {
+    let (config, out_dir, profile, run_dir) = layout(wd, config_toml);
+    let cmd = match launcher {
+        Some((flavor, n)) => Cmd::new(flavor.mpirun())
+            .arg("-n")
+            .arg(n.to_string())
+            .arg(program),
+        None => Cmd::new(program),
+    };
+    let cmd = with_mpi_env(cmd.cwd(&run_dir).args(args))
+        .env("LD_PRELOAD", agent_so())
+        .env("SCOPE_CONFIG", &config)
+        .env("SCOPE_OUTPUT", &profile);
+    let output = {
+        let _g = run_lock();
+        cmd.run()
+    };
+    AgentRun {
+        output,
+        config,
+        out_dir,
+        profile,
+        run_dir,
+    }
+}
+
+/// `scope-run ARGS...` in `wd/run`, with the MPI environment. The caller passes `-c`, `-o`,
+/// `-n` and `-- PROGRAM ...` as the test needs them.
+pub fn run_scope_run<S: AsRef<OsStr>>(wd: &WorkDir, args: &[S]) -> Output {
+    let run_dir = wd.subdir("run");
+    run_plain(Cmd::new(scope_run()).cwd(run_dir).args(args))
+}
+
+fn kv(k: &str, v: &Path) -> OsString {
+    let mut s = OsString::from(k);
+    s.push("=");
+    s.push(v.as_os_str());
+    s
+}
