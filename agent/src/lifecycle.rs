@@ -86,6 +86,7 @@ pub fn start() {
         with_life(|l| {
             l.active = true;
             l.output = output::output_path();
+            recorder::set_output(&l.output);
             l.resolver = Some(resolve::Resolver::new(&cfg));
             l.config = Some(cfg);
         });
@@ -334,15 +335,20 @@ extern "C" fn at_exit() {
         } else if with_life(|l| l.hooked == 0) {
             report_unmatched();
         } else {
-            // Never an MPI process: a one-rank profile.
+            // Never an MPI process: a one-rank profile (already on disk if it spilled).
             report_unmatched();
-            match output::make_tmpdir(&out) {
+            let dir = match recorder::spill_dir() {
+                Some(dir) => Ok(dir),
+                None => output::make_tmpdir(&out).and_then(|dir| {
+                    recorder::open_rank_file(&dir.join(rank_file_name(0)), 0)
+                        .map(|()| dir)
+                        .map_err(|e| format!("cannot write the profile: {e}"))
+                }),
+            };
+            match dir {
                 Ok(dir) => {
-                    match recorder::open_rank_file(&dir.join(rank_file_name(0)), 0) {
-                        Ok(()) => {
-                            let _ = recorder::close_rank_file();
-                        }
-                        Err(e) => log::error(&format!("cannot write the profile: {e}")),
+                    if let Err(e) = recorder::close_rank_file() {
+                        log::error(&format!("closing the profile: {e}"));
                     }
                     merge_dir(&dir, 1, &out);
                 }

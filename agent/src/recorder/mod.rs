@@ -4,20 +4,27 @@
 //! Invariants:
 //! - Every event reaches exactly one of: the rank file, the pending store, or the dropped
 //!   count (which is written into the file). Nothing is silently lost.
-//! - The pending store (events recorded before `MPI_Init` gave the rank a file) is bounded by
-//!   `PENDING_CAP` events; beyond it events are counted as dropped.
+//! - The pending store (events recorded before `MPI_Init` gave the rank a file) holds at most
+//!   `PENDING_CAP` events. Past that, the events spill into a private one-rank file next to
+//!   the output; if `MPI_Init` comes later, the spilled events are copied into the rank file.
+//! - The rank file is pushed to disk at least every `FLUSH_EVERY` while events arrive.
 //! - After `stop`, no thread records: every registered state's limit is 0.
 
 pub mod clock;
 
 use crate::engine::thread::ThreadState;
-use scope_format::{RankAttrs, RankWriter};
-use std::collections::BTreeMap;
-use std::path::Path;
+use scope_format::{rank_file_name, ProfileReader, RankAttrs, RankWriter};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-const PENDING_CAP: usize = 4 << 20;
+const PENDING_CAP: usize = 1 << 20;
+/// Longest time between two flushes of the rank file to disk.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// A region id with this bit set names a region set (see `set_regions`).
+pub const REGION_SET: u32 = 1 << 31;
 
 #[derive(Default)]
 struct Columns {
@@ -26,8 +33,24 @@ struct Columns {
     thread: Vec<i64>,
 }
 
-/// A region id with this bit set names a region set (see `set_regions`).
-pub const REGION_SET: u32 = 1 << 31;
+impl Columns {
+    fn with_capacity(n: usize) -> Columns {
+        Columns {
+            start: Vec::with_capacity(n),
+            end: Vec::with_capacity(n),
+            thread: Vec::with_capacity(n),
+        }
+    }
+
+    fn extend(&mut self, other: Columns) {
+        self.start.extend(other.start);
+        self.end.extend(other.end);
+        self.thread.extend(other.thread);
+    }
+}
+
+/// Events of one flush, by region id.
+type Batch = Vec<(u32, Columns)>;
 
 #[derive(Default)]
 struct Sink {
@@ -35,11 +58,16 @@ struct Sink {
     sets: Vec<Vec<u32>>,
     writer: Option<RankWriter>,
     write_failed: bool,
-    pending: BTreeMap<u32, Columns>,
+    pending: Batch,
     pending_events: usize,
+    /// Where a process without a rank file spills (set by the lifecycle: next to the output).
+    spill_parent: Option<PathBuf>,
+    /// The private directory of the spill file, while the writer is the spill file.
+    spilled: Option<PathBuf>,
     dropped: u64,
     threads: Vec<usize>,
     events_written: u64,
+    last_disk_flush: Option<Instant>,
 }
 
 static SINK: Mutex<Option<Sink>> = Mutex::new(None);
@@ -57,6 +85,11 @@ pub fn set_regions(names: Vec<String>, sets: Vec<Vec<u32>>) {
         s.regions = names;
         s.sets = sets;
     });
+}
+
+/// The output file: a spill directory, if one is needed, is created next to it.
+pub fn set_output(output: &Path) {
+    with_sink(|s| s.spill_parent = Some(output.to_path_buf()));
 }
 
 pub fn active_limit() -> u64 {
@@ -92,7 +125,10 @@ pub fn flush_thread(st: &ThreadState) {
     let conv = clock::Converter::now();
     let tid = st.thread_index as i64;
     let sets = with_sink(|s| s.sets.clone());
-    let mut by_region: BTreeMap<u32, Columns> = BTreeMap::new();
+    // Events of one thread mostly hit a few regions: a short list searched from the last hit
+    // beats a map lookup per event.
+    let mut batch: Batch = Vec::new();
+    let mut last = 0usize;
     for e in events {
         let (start, end) = (conv.ns(e.t_enter), conv.ns(e.t_exit));
         let id = e.region as u32;
@@ -104,40 +140,82 @@ pub fn flush_thread(st: &ThreadState) {
             std::slice::from_ref(&id)
         };
         for &r in members {
-            let c = by_region.entry(r).or_default();
+            if batch.get(last).is_none_or(|c| c.0 != r) {
+                last = batch.iter().position(|c| c.0 == r).unwrap_or_else(|| {
+                    batch.push((r, Columns::with_capacity(events.len())));
+                    batch.len() - 1
+                });
+            }
+            let c = &mut batch[last].1;
             c.start.push(start);
             c.end.push(end);
             c.thread.push(tid);
         }
     }
     st.reset_buffer();
-    with_sink(|s| s.accept(by_region));
+    with_sink(|s| s.accept(batch));
+}
+
+fn count(batch: &Batch) -> usize {
+    batch.iter().map(|(_, c)| c.start.len()).sum()
 }
 
 impl Sink {
-    fn accept(&mut self, by_region: BTreeMap<u32, Columns>) {
-        let n: usize = by_region.values().map(|c| c.start.len()).sum();
+    fn accept(&mut self, batch: Batch) {
+        let n = count(&batch);
+        if self.writer.is_none() && !self.write_failed && self.pending_events + n > PENDING_CAP {
+            self.spill();
+        }
         if self.writer.is_some() {
-            self.write(&by_region, n);
+            self.write(&batch, n);
         } else if self.write_failed || self.pending_events + n > PENDING_CAP {
             self.dropped += n as u64;
         } else {
             self.pending_events += n;
-            for (r, c) in by_region {
-                let p = self.pending.entry(r).or_default();
-                p.start.extend(c.start);
-                p.end.extend(c.end);
-                p.thread.extend(c.thread);
+            for (r, c) in batch {
+                match self.pending.iter_mut().find(|p| p.0 == r) {
+                    Some(p) => p.1.extend(c),
+                    None => self.pending.push((r, c)),
+                }
             }
         }
     }
 
-    fn write(&mut self, by_region: &BTreeMap<u32, Columns>, n: usize) {
+    /// Opens a private one-rank file for a process that has no rank file yet.
+    fn spill(&mut self) {
+        let Some(output) = self.spill_parent.clone() else {
+            return;
+        };
+        let dir = match crate::output::make_tmpdir(&output) {
+            Ok(d) => d,
+            Err(e) => {
+                return crate::log::error(&format!(
+                    "{e}; events past the in-memory limit are dropped"
+                ))
+            }
+        };
+        match RankWriter::create(&dir.join(rank_file_name(0)), rank_attrs(0)) {
+            Ok(w) => {
+                self.writer = Some(w);
+                self.spilled = Some(dir);
+                self.drain_pending();
+            }
+            Err(e) => crate::log::error(&format!("cannot spill events to {}: {e}", dir.display())),
+        }
+    }
+
+    fn drain_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let n = std::mem::take(&mut self.pending_events);
+        self.write(&pending, n);
+    }
+
+    fn write(&mut self, batch: &Batch, n: usize) {
         let Some(w) = self.writer.as_mut() else {
             return;
         };
         let mut result = Ok(());
-        for (r, c) in by_region {
+        for (r, c) in batch {
             let name = self
                 .regions
                 .get(*r as usize)
@@ -148,7 +226,13 @@ impl Sink {
                 break;
             }
         }
-        let result = result.and_then(|_| w.flush());
+        let due = self
+            .last_disk_flush
+            .is_none_or(|t| t.elapsed() >= FLUSH_EVERY);
+        if due && result.is_ok() {
+            self.last_disk_flush = Some(Instant::now());
+            result = w.flush();
+        }
         match result {
             Ok(()) => self.events_written += n as u64,
             Err(e) => {
@@ -163,21 +247,60 @@ impl Sink {
     }
 }
 
-/// Opens the rank's file and moves the pending events into it.
-pub fn open_rank_file(path: &Path, rank: u32) -> Result<(), String> {
-    let attrs = RankAttrs {
+fn rank_attrs(rank: u32) -> RankAttrs {
+    RankAttrs {
         rank: rank.into(),
         dropped_events: 0,
         pid: i64::from(std::process::id()),
         hostname: hostname(),
-    };
-    let writer = RankWriter::create(path, attrs).map_err(|e| e.to_string())?;
+    }
+}
+
+/// Opens the rank's file and moves into it the pending events and, if the process spilled
+/// before MPI gave it a rank, the spilled ones.
+pub fn open_rank_file(path: &Path, rank: u32) -> Result<(), String> {
+    let spilled = with_sink(|s| {
+        let dir = s.spilled.take()?;
+        let w = s.writer.take()?;
+        if let Err(e) = w.finish() {
+            crate::log::error(&format!("closing the spill file: {e}"));
+        }
+        Some(dir)
+    });
+    let writer = RankWriter::create(path, rank_attrs(rank)).map_err(|e| e.to_string())?;
     with_sink(|s| {
         s.writer = Some(writer);
-        let pending = std::mem::take(&mut s.pending);
-        let n = std::mem::take(&mut s.pending_events);
-        s.write(&pending, n);
+        s.write_failed = false;
+        s.drain_pending();
     });
+    if let Some(dir) = spilled {
+        let file = dir.join(rank_file_name(0));
+        match copy_spill(&file) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&file);
+                let _ = std::fs::remove_dir(&dir);
+            }
+            Err(e) => crate::log::error(&format!(
+                "events spilled to {} before MPI_Init were not copied: {e}",
+                file.display()
+            )),
+        }
+    }
+    Ok(())
+}
+
+fn copy_spill(file: &Path) -> Result<(), String> {
+    let r = ProfileReader::open(file).map_err(|e| e.to_string())?;
+    for name in r.regions(0).map_err(|e| e.to_string())? {
+        let iv = r.intervals(0, &name).map_err(|e| e.to_string())?;
+        with_sink(|s| match s.writer.as_mut() {
+            Some(w) => w
+                .append(&name, &iv.start_times, &iv.end_times, &iv.thread_ids)
+                .map_err(|e| e.to_string()),
+            None => Err("no rank file".into()),
+        })?;
+        with_sink(|s| s.events_written += iv.len() as u64);
+    }
     Ok(())
 }
 
@@ -218,6 +341,11 @@ pub fn close_rank_file() -> Result<u64, String> {
 
 pub fn has_rank_file() -> bool {
     with_sink(|s| s.writer.is_some())
+}
+
+/// The private directory a process without MPI spilled into, if it did.
+pub fn spill_dir() -> Option<PathBuf> {
+    with_sink(|s| s.spilled.clone())
 }
 
 fn hostname() -> String {
