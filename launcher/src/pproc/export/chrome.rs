@@ -1,7 +1,9 @@
 //! Chrome trace-event JSON: `{"traceEvents":[...],"displayTimeUnit":"ns"}` with, per rank,
 //! `process_name` ("rank N") and `process_sort_index` metadata, per thread a `thread_name`
-//! ("thread T"), and one complete event per call: `{"ph":"X","pid":rank,"tid":thread,
-//! "ts":µs,"dur":µs,"name":region,"cat":"region"}`.
+//! ("thread T"), and one complete event per call: `{"ph":"X","pid":rank,"tid":thread + 1,
+//! "ts":µs,"dur":µs,"name":region,"cat":"region"}`. The tid is the thread id plus one because
+//! Perfetto's JSON importer reads `tid 0` as "tid = pid", which would merge thread 0 of rank P
+//! with thread P (and drop their overlapping calls).
 //! Invariants: pid and tid are integers; ts and dur are exact (µs with three decimals, from
 //! integer ns, relative to the first call); dur ≥ 0; streamed, never held in memory.
 
@@ -44,8 +46,9 @@ pub fn write(input: &Input, out: &Path, bar: &mut Progress) -> Result<u64> {
                 .reader
                 .for_each_chunk::<Fail, _>(rank, &name, CHUNK, |s, e, t| {
                     for (i, (&s, &e)) in s.iter().zip(e).enumerate() {
-                        let tid = t.get(i).copied().unwrap_or(0);
-                        threads.insert(tid);
+                        let thread = t.get(i).copied().unwrap_or(0);
+                        threads.insert(thread);
+                        let tid = thread + 1;
                         sep(&mut w).map_err(io)?;
                         write!(
                             w,
@@ -60,11 +63,12 @@ pub fn write(input: &Input, out: &Path, bar: &mut Progress) -> Result<u64> {
                     Ok(())
                 })?;
         }
-        for tid in threads {
+        for thread in threads {
             sep(&mut w).map_err(io)?;
+            let tid = thread + 1;
             write!(
                 w,
-                r#"{{"ph":"M","name":"thread_name","pid":{rank},"tid":{tid},"args":{{"name":"thread {tid}"}}}}"#
+                r#"{{"ph":"M","name":"thread_name","pid":{rank},"tid":{tid},"args":{{"name":"thread {thread}"}}}}"#
             )
             .map_err(io)?;
         }
