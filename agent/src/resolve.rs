@@ -103,9 +103,20 @@ fn skipped(path: &str, own: &Option<String>) -> bool {
         || own.as_deref() == Some(path)
 }
 
-/// The implementation an IFUNC of `object` resolves to. Looked up through a handle to that
-/// object: `RTLD_DEFAULT` could return a non-PIE executable's canonical PLT entry instead.
-fn ifunc_target(object: &str, name: &str) -> Option<u64> {
+/// The implementation an IFUNC of `object` resolves to. A library's is looked up through a
+/// handle to that library (`RTLD_DEFAULT` could return a non-PIE executable's canonical PLT
+/// entry instead); the executable's own (often not exported) is resolved by calling its
+/// resolver, as the dynamic linker does.
+fn ifunc_target(object: &str, name: &str, resolver: u64) -> Option<u64> {
+    if object.is_empty() {
+        type Resolver = unsafe extern "C" fn() -> *const libc::c_void;
+        // SAFETY: `resolver` is the st_value (load bias applied) of an STT_GNU_IFUNC symbol of
+        // the executable: a resolver function taking no arguments the program relies on.
+        let f: Resolver = unsafe { std::mem::transmute::<u64, Resolver>(resolver) };
+        // SAFETY: calling the resolver is what the dynamic linker already did for this symbol.
+        let p = unsafe { f() };
+        return (!p.is_null()).then_some(p as u64);
+    }
     let c = CString::new(name).ok()?;
     let path = CString::new(object).ok()?;
     // SAFETY: RTLD_NOLOAD only returns a handle to an object that is already loaded.
@@ -231,6 +242,15 @@ impl Resolver {
         let Ok(syms) = scope_elf::function_symbols(&bytes) else {
             return;
         };
+        // Cold fragments (`foo.cold`, `foo.cold.3`) by the name of their function.
+        let mut cold: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
+        for s in syms.iter().filter(|s| s.size > 0) {
+            if let Some(i) = s.name.find(".cold") {
+                cold.entry(s.name[..i].to_string())
+                    .or_default()
+                    .push((obj.base + s.value, s.size));
+            }
+        }
         let mut ends: Vec<u64> = syms
             .iter()
             .filter(|s| s.size > 0)
@@ -252,6 +272,7 @@ impl Resolver {
                         region: 0,
                         kind,
                         pad: None,
+                        fragments: Vec::new(),
                         label: format!("{} in {where_}", s.name),
                     });
                 }
@@ -265,16 +286,18 @@ impl Resolver {
                 self.matched[ri] = true;
                 let address = match s.kind {
                     scope_elf::FuncKind::Func => obj.base + s.value,
-                    scope_elf::FuncKind::Ifunc => match ifunc_target(&obj.path, &s.name) {
-                        Some(a) => a,
-                        None => {
-                            crate::log::error(&format!(
-                                "region '{}': cannot resolve IFUNC {} in {file}",
-                                r.name, s.name
-                            ));
-                            continue;
+                    scope_elf::FuncKind::Ifunc => {
+                        match ifunc_target(&obj.path, &s.name, obj.base + s.value) {
+                            Some(a) => a,
+                            None => {
+                                crate::log::error(&format!(
+                                    "region '{}': cannot resolve IFUNC {} in {file}",
+                                    r.name, s.name
+                                ));
+                                continue;
+                            }
                         }
-                    },
+                    }
                 };
                 if s.kind == scope_elf::FuncKind::Func
                     && !obj.exec.iter().any(|&(a, b)| address >= a && address < b)
@@ -314,6 +337,7 @@ impl Resolver {
                     region,
                     kind: Kind::Timing,
                     pad,
+                    fragments: cold.get(s.name.as_str()).cloned().unwrap_or_default(),
                     label: format!("{} ({} in {where_})", r.name, s.name),
                 });
             }

@@ -22,7 +22,7 @@ mod names;
 mod rank_writer;
 mod reader;
 
-pub use attrs::{FileAttrs, RankAttrs};
+pub use attrs::{write_file_attrs, FileAttrs, RankAttrs};
 pub use error::FormatError;
 pub use merge::{merge, MergeInput, MergeReport};
 pub use names::{decode_region_name, encode_region_name, rank_file_name, rank_group_name};

@@ -11,7 +11,7 @@ use hdf5::Dataset;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-const CHUNK: usize = 8192;
+const CHUNK: usize = 16384;
 
 struct RegionSets {
     start: Dataset,

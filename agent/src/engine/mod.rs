@@ -42,6 +42,9 @@ pub struct Target {
     pub kind: Kind,
     /// Alignment padding right before the function (`start`, `len`), from the symbol table.
     pub pad: Option<(u64, u64)>,
+    /// Separate fragments of the function (`foo.cold`: address, size), checked for branches
+    /// back into the patched bytes.
+    pub fragments: Vec<(u64, u64)>,
     /// How to name it in messages.
     pub label: String,
 }
@@ -165,6 +168,12 @@ fn plan(t: &Target, arenas: &mut Vec<memory::Arena>) -> Result<Planned, String> 
         bytes: unsafe { std::slice::from_raw_parts(start as *const u8, len as usize) },
     });
     let pro = prologue::analyse(t.address, code, t.size, pad)?;
+    for &(addr, size) in &t.fragments {
+        // SAFETY: the fragment is a function symbol of the same mapped object.
+        let frag =
+            unsafe { std::slice::from_raw_parts(addr as *const u8, size.min(1 << 20) as usize) };
+        prologue::check_fragment(&pro, addr, frag)?;
+    }
     let hook_id = hooks::reserve().ok_or("too many hooks")?;
     // Worst case sizes: relocated window + jmp (each instruction may grow) and the stub.
     let need = pro.len * 4 + 32 + 320;
@@ -259,6 +268,11 @@ const fn retired_state() -> ThreadState {
         abandoned: 0,
         entries: [E; thread::STACK_CAP],
     }
+}
+
+/// True for the shared state installed on threads whose own state was retired.
+fn is_retired(st: &ThreadState) -> bool {
+    std::ptr::eq(st, &RETIRED)
 }
 
 extern "C" fn thread_exit(value: *mut libc::c_void) {

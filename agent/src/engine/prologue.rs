@@ -135,6 +135,13 @@ fn window(
     Ok((len, instrs))
 }
 
+/// Refuses a separate fragment of the function (`foo.cold`, at `addr`, `code` its bytes) that
+/// branches into the bytes the patch overwrites.
+pub fn check_fragment(p: &Prologue, addr: u64, code: &[u8]) -> Result<(), String> {
+    check_back_edges(addr, code, code.len() as u64, p.patch_at, p.len)
+        .map_err(|e| format!("its cold part: {e}"))
+}
+
 /// Refuses bodies with a branch into `(patch_at, patch_at + len)`.
 fn check_back_edges(
     addr: u64,
@@ -154,10 +161,11 @@ fn check_back_edges(
         }
         let t = i.near_branch_target();
         if t > patch_at && t < patch_at + len as u64 {
+            // ip >= addr (decoding starts at addr) and t > patch_at (checked above).
             return Err(format!(
-                "the instruction at +{:#x} branches to +{:#x}, inside the {len} bytes the patch overwrites",
+                "the instruction at +{:#x} branches inside the {len} bytes the patch overwrites (to byte {})",
                 i.ip() - addr,
-                t - addr
+                t - patch_at
             ));
         }
     }
@@ -256,6 +264,6 @@ mod tests {
             0x31, 0xC0, 0x31, 0xC9, 0xFF, 0xC0, 0x83, 0xF8, 0x0A, 0x75, 0xF9, 0xC3,
         ];
         let e = analyse(0x1000, &code, code.len() as u64, None).unwrap_err();
-        assert!(e.contains("inside"), "{e}");
+        assert!(e.contains("inside the 6 bytes the patch overwrites"), "{e}");
     }
 }

@@ -9,7 +9,8 @@
 //! event, put the real return address back, restore and `ret`. Anything unusual (no thread
 //! state, stack full, buffer full, frames left by longjmp) goes to a trampoline that saves
 //! everything. Invariant: the fast path writes only rax, rdx, rcx, r11 and flags, all of which
-//! it restores; a pass-through call runs the original with every register as the caller set it.
+//! it restores (flags with `lahf`/`seto` and `add al, 0x7f`/`sahf`, on entry and on return);
+//! a pass-through call runs the original with every register and flag as the caller set it.
 
 use super::thread::{ENTRY_SIZE, EVENT_SIZE, OFF_CUR, OFF_DEPTH, OFF_END, OFF_ENTRIES, OFF_LIMIT};
 use super::trampoline::LEAVE_RESERVE;
@@ -56,6 +57,9 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     // ---- enter ----
     a.set_label(&mut enter)?;
     a.mov(qword_ptr(rsp - 8), rax)?;
+    a.lahf()?;
+    a.seto(al)?;
+    a.mov(qword_ptr(rsp - 32), rax)?; // the caller's flags
     a.mov(qword_ptr(rsp - 16), rdx)?;
     a.mov(qword_ptr(rsp - 24), r11)?;
     a.mov(r11, fs_qword(spec.tls_offset))?;
@@ -75,6 +79,9 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.shl(rdx, 32)?;
     a.or(rax, rdx)?;
     a.mov(qword_ptr(r11 + 24), rax)?;
+    a.mov(rax, qword_ptr(rsp - 32))?;
+    a.add(al, 0x7f)?;
+    a.sahf()?;
     a.mov(rax, qword_ptr(rsp - 8))?;
     a.mov(rdx, qword_ptr(rsp - 16))?;
     a.mov(r11, qword_ptr(rsp - 24))?;
@@ -135,6 +142,9 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.set_label(&mut enter_undo)?;
     a.sub(qword_ptr(r11 + depth), ENTRY_SIZE as i32)?;
     a.set_label(&mut enter_slow)?;
+    a.mov(rax, qword_ptr(rsp - 32))?;
+    a.add(al, 0x7f)?;
+    a.sahf()?;
     a.mov(rax, qword_ptr(rsp - 8))?;
     a.mov(rdx, qword_ptr(rsp - 16))?;
     a.mov(r11, qword_ptr(rsp - 24))?;
@@ -200,7 +210,10 @@ mod tests {
         };
         let stub = assemble(&spec, 0x7000_0000).unwrap();
         let mut d = Decoder::with_ip(64, &stub.code, 0x7000_0000, DecoderOptions::NONE);
-        let load = d.iter().nth(3).unwrap();
+        let load = d
+            .iter()
+            .find(|i| i.segment_prefix() == Register::FS)
+            .unwrap();
         assert_eq!(load.op0_register(), Register::R11);
         assert_eq!(load.segment_prefix(), Register::FS);
         assert_eq!(load.memory_base(), Register::None);

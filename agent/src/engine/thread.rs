@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Shadow-stack capacity per thread; deeper calls pass through and are counted as dropped.
 pub const STACK_CAP: usize = 16 * 1024;
 /// Events per thread buffer before a flush.
-pub const EVENT_CAP: usize = 16 * 1024;
+pub const EVENT_CAP: usize = 64 * 1024;
 
 pub const ENTRY_SIZE: u64 = 32;
 pub const EVENT_SIZE: u64 = 24;

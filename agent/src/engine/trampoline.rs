@@ -176,8 +176,13 @@ extern "C" fn enter_slow(frame: *mut Frame) {
         }
         // SAFETY: a non-null TLS state was installed by `thread_start` and stays mapped.
         let st = unsafe { &mut *st };
-        if st.limit.load(Ordering::Relaxed) != 0 {
-            st.dropped += 1; // shadow stack full: degrade to pass-through
+        // Limit 0: recording is off, the thread is retired, or it is inside the agent's slow
+        // path (a signal handler interrupted it): count the call as dropped unless recording
+        // is off or the state is the shared retired one. Otherwise the shadow stack is full.
+        if st.limit.load(Ordering::Relaxed) != 0
+            || (crate::recorder::active_limit() != 0 && !super::is_retired(st))
+        {
+            st.dropped += 1;
         }
         false
     });

@@ -7,7 +7,9 @@
 //! - The pending store (events recorded before `MPI_Init` gave the rank a file) holds at most
 //!   `PENDING_CAP` events. Past that, the events spill into a private one-rank file next to
 //!   the output; if `MPI_Init` comes later, the spilled events are copied into the rank file.
-//! - The rank file is pushed to disk at least every `FLUSH_EVERY` while events arrive.
+//! - Every write to the rank file is pushed to disk before the next event is taken: a rank
+//!   that dies loses only the events still in its threads' buffers (at most `EVENT_CAP` per
+//!   thread).
 //! - After `stop`, no thread records: every registered state's limit is 0.
 
 pub mod clock;
@@ -17,11 +19,8 @@ use scope_format::{rank_file_name, ProfileReader, RankAttrs, RankWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 const PENDING_CAP: usize = 1 << 20;
-/// Longest time between two flushes of the rank file to disk.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// A region id with this bit set names a region set (see `set_regions`).
 pub const REGION_SET: u32 = 1 << 31;
@@ -67,7 +66,6 @@ struct Sink {
     dropped: u64,
     threads: Vec<usize>,
     events_written: u64,
-    last_disk_flush: Option<Instant>,
 }
 
 static SINK: Mutex<Option<Sink>> = Mutex::new(None);
@@ -210,7 +208,12 @@ impl Sink {
         self.write(&pending, n);
     }
 
+    /// Appends a batch to the rank file and pushes the file to disk, so that a rank killed
+    /// later keeps everything written so far.
     fn write(&mut self, batch: &Batch, n: usize) {
+        if n == 0 {
+            return;
+        }
         let Some(w) = self.writer.as_mut() else {
             return;
         };
@@ -226,14 +229,7 @@ impl Sink {
                 break;
             }
         }
-        let due = self
-            .last_disk_flush
-            .is_none_or(|t| t.elapsed() >= FLUSH_EVERY);
-        if due && result.is_ok() {
-            self.last_disk_flush = Some(Instant::now());
-            result = w.flush();
-        }
-        match result {
+        match result.and_then(|()| w.flush()) {
             Ok(()) => self.events_written += n as u64,
             Err(e) => {
                 crate::log::error(&format!(
