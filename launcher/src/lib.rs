@@ -14,4 +14,5 @@ pub mod progress;
 pub mod ranks;
 pub mod regions;
 pub mod run;
+pub mod salvage;
 pub mod summary;

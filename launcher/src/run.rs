@@ -8,7 +8,7 @@ use crate::args::{self, Parsed, RunArgs};
 use crate::command::{self, RankEnvInput};
 use crate::error::{Fail, Result};
 use crate::regions::{self, Object};
-use crate::{child, libs, mpi, program, summary};
+use crate::{child, libs, mpi, program, salvage, summary};
 use std::path::{Path, PathBuf};
 
 const TOOL: &str = "scope-run";
@@ -181,9 +181,53 @@ fn run(a: &RunArgs) -> Result<i32> {
             .collect();
         say(&format!("running: {}", words.join(" ")));
     }
+    let started = std::time::SystemTime::now();
     let code = child::run(&launch)?;
+    if !output.exists() {
+        let parent = tmpdir
+            .as_deref()
+            .map(PathBuf::from)
+            .or_else(|| output.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        report_salvage(&output, &parent, a.np.unwrap_or(1), started);
+    }
     report(&output);
     Ok(code)
+}
+
+/// The run left no output: merge what the ranks flushed, and say what is missing.
+fn report_salvage(output: &Path, parent: &Path, ranks: u32, started: std::time::SystemTime) {
+    match salvage::salvage(output, parent, ranks, started) {
+        None => {}
+        Some(Err(e)) => say(&format!(
+            "the run ended before the merge, and salvaging failed: {e}"
+        )),
+        Some(Ok(s)) => {
+            let list = |v: &[i64]| {
+                v.iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            say(&format!(
+                "the run ended before the profile was merged; salvaged {} rank(s) from {}",
+                s.merged.len(),
+                s.dir.display()
+            ));
+            if !s.missing.is_empty() {
+                say(&format!(
+                    "ranks with no data (did not flush before the failure): {}",
+                    list(&s.missing)
+                ));
+            }
+            for (r, why) in &s.unreadable {
+                say(&format!(
+                    "rank {r}'s file was unreadable ({why}); kept in {}",
+                    s.dir.display()
+                ));
+            }
+        }
+    }
 }
 
 /// Prints the summary of `output` (or why there is none) to stderr.
