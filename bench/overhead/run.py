@@ -23,11 +23,11 @@ import subprocess
 import sys
 import time
 
-EVENT_CAP = 16384  # scope's per-thread buffer (agent/src/engine/thread.rs); flushed when full
+EVENT_CAP = 65536  # scope's per-thread buffer (agent/src/engine/thread.rs); flushed when full
 # scope-hotpath: one full buffer (and its flush) plus a little during warm-up, so the buffer pages
 # are touched and the thread state exists; then HOT_N timed calls that end before the second flush.
 HOT_WARMUP = EVENT_CAP + 200
-HOT_N = 16000
+HOT_N = 60000
 assert HOT_WARMUP + HOT_N < 2 * EVENT_CAP
 
 

@@ -1,6 +1,6 @@
 //! A result file read through `scope-format`, with assertions of exact facts.
 
-use scope_format::{FileAttrs, Intervals, ProfileReader};
+use scope_format::{FileAttrs, Intervals, ProfileReader, RankAttrs};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,8 @@ pub struct Profile {
     pub attrs: FileAttrs,
     /// rank -> region name -> intervals.
     pub ranks: BTreeMap<u32, BTreeMap<String, Intervals>>,
+    /// rank -> the attributes of its group (`dropped_events`, `pid`, ...).
+    pub rank_attrs: BTreeMap<u32, RankAttrs>,
 }
 
 impl Profile {
@@ -30,6 +32,7 @@ impl Profile {
             .attrs()
             .unwrap_or_else(|e| panic!("{}: attributes: {e}", path.display()));
         let mut ranks = BTreeMap::new();
+        let mut rank_attrs = BTreeMap::new();
         for rank in r
             .ranks()
             .unwrap_or_else(|e| panic!("{}: ranks: {e}", path.display()))
@@ -45,11 +48,16 @@ impl Profile {
                 regions.insert(name, iv);
             }
             ranks.insert(rank, regions);
+            let ra = r
+                .rank_attrs(rank)
+                .unwrap_or_else(|e| panic!("{}: rank {rank} attributes: {e}", path.display()));
+            rank_attrs.insert(rank, ra);
         }
         Profile {
             path: path.to_path_buf(),
             attrs,
             ranks,
+            rank_attrs,
         }
     }
 
