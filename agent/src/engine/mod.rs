@@ -283,8 +283,11 @@ extern "C" fn thread_exit(value: *mut libc::c_void) {
         }
         // Later destructors of this thread may still call hooked functions: they pass through.
         tls::set_current(&RETIRED as *const ThreadState as *mut ThreadState);
-        // SAFETY: the state was installed by `thread_start` for this thread.
-        crate::recorder::retire_thread(unsafe { &*st });
+        // SAFETY: the state was installed by `thread_start` for this thread, which owns it.
+        let st = unsafe { &mut *st };
+        // Frames still open when a thread ends (pthread_exit, cancellation) never return.
+        record_open_frames(st);
+        crate::recorder::retire_thread(st);
     });
 }
 
@@ -313,6 +316,18 @@ fn record_slow(st: &mut ThreadState, region: u64, t_enter: u64, t_exit: u64) {
         })
     };
     st.cur.store(cur + EVENT_SIZE, Ordering::Relaxed);
+}
+
+/// Records the calls still open on `st` as ending now (recording is stopping: at
+/// `MPI_Finalize` they are still running; at exit they never will return). The entries stay,
+/// so the frames that do return later still find their return address.
+pub fn record_open_frames(st: &mut ThreadState) {
+    let open = st.open_entries().to_vec();
+    // SAFETY: rdtsc is unprivileged.
+    let now = unsafe { std::arch::x86_64::_rdtsc() };
+    for e in open.iter().rev() {
+        record_slow(st, e.region, e.t_enter, now);
+    }
 }
 
 /// No shadow entry matches a returning frame: the real return address is unknown.

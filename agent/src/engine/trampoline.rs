@@ -201,7 +201,7 @@ extern "C" fn leave_slow(frame: *mut Frame) {
     let st = tls::current();
     // SAFETY: a leave stub runs only after its enter stub pushed an entry on this thread's state.
     let st = unsafe { &mut *st };
-    match unwind_to(st, slot) {
+    match unwind_to(st, slot, t_exit) {
         Some(entry) => {
             frame.rax = entry.ret;
             super::record_slow(st, entry.region, entry.t_enter, t_exit);
@@ -210,12 +210,18 @@ extern "C" fn leave_slow(frame: *mut Frame) {
     }
 }
 
-/// Pops entries down to the one whose slot is `slot`, counting abandoned frames.
-fn unwind_to(st: &mut ThreadState, slot: u64) -> Option<super::thread::Entry> {
+/// Pops entries down to the one whose slot is `slot`. Frames above it were left without
+/// returning (`longjmp`, a Rust panic caught by `catch_unwind`, ...): they are recorded as
+/// ending now, the first moment the agent can know they are gone (an upper bound).
+fn unwind_to(st: &mut ThreadState, slot: u64, now: u64) -> Option<super::thread::Entry> {
     let open = st.open_entries();
     let idx = open.iter().rposition(|e| e.slot == slot)?;
     let entry = open[idx];
-    st.abandoned += (open.len() - 1 - idx) as u64;
+    let abandoned: Vec<super::thread::Entry> = open[idx + 1..].to_vec();
+    st.abandoned += abandoned.len() as u64;
     st.depth.store(idx as u64 * ENTRY_SIZE, Ordering::Relaxed);
+    for e in abandoned.iter().rev() {
+        super::record_slow(st, e.region, e.t_enter, now);
+    }
     Some(entry)
 }

@@ -311,8 +311,10 @@ pub fn stop_and_flush_all() {
         st.limit.store(0, Ordering::Relaxed);
     }
     for &t in &threads {
-        // SAFETY: as above. Other threads are expected to be idle at finalize/exit.
-        let st = unsafe { &*(t as *const ThreadState) };
+        // SAFETY: as above. Other threads are expected to be idle at finalize/exit, so this
+        // thread may write their buffers.
+        let st = unsafe { &mut *(t as *mut ThreadState) };
+        crate::engine::record_open_frames(st);
         flush_thread(st);
         with_sink(|s| s.dropped += st.dropped);
     }
