@@ -30,6 +30,9 @@ struct Life {
 }
 
 static LIFE: Mutex<Option<Life>> = Mutex::new(None);
+/// Set in a forked child that could not take over the agent's state (a lock was held by another
+/// parent thread at fork time): every entry point then returns at once.
+static INERT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn with_life<R>(f: impl FnOnce(&mut Life) -> R) -> R {
     let mut g = LIFE.lock().unwrap_or_else(|p| p.into_inner());
@@ -49,6 +52,9 @@ pub fn inside_agent() -> bool {
 
 /// Runs `f` as agent code, turning a panic into a disabled agent.
 fn guarded(what: &str, f: impl FnOnce()) {
+    if INERT.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let outer = INSIDE.with(|i| i.replace(true));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     INSIDE.with(|i| i.set(outer));
@@ -91,8 +97,38 @@ pub fn start() {
             l.config = Some(cfg);
         });
         hook_new_objects(engine::When::StartUp);
-        // SAFETY: registering a plain extern "C" function with atexit.
-        unsafe { libc::atexit(at_exit) };
+        // SAFETY: registering plain extern "C" functions with atexit and pthread_atfork.
+        unsafe {
+            libc::atexit(at_exit);
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+}
+
+/// In a child created by `fork`: it is not the parent's MPI rank and must not touch the
+/// parent's rank file (closing it from the child at exit would corrupt it). The child drops
+/// the parent's handles unclosed, discards the events buffered before the fork (they are the
+/// parent's), and carries on as a process of its own that writes a one-rank file at exit.
+/// A lock held by another parent thread at fork time can never be released in the child: then
+/// the child simply stops recording.
+extern "C" fn after_fork_in_child() {
+    let _ = std::panic::catch_unwind(|| {
+        let Ok(mut life) = LIFE.try_lock() else {
+            INERT.store(true, std::sync::atomic::Ordering::Relaxed);
+            recorder::stop_silently();
+            return;
+        };
+        if let Some(l) = life.as_mut() {
+            if let Some(m) = l.mpi.take() {
+                std::mem::forget(m); // the parent's communicator: not ours to free
+            }
+            l.dir = None;
+        }
+        drop(life);
+        if !recorder::forget_parent_after_fork() {
+            INERT.store(true, std::sync::atomic::Ordering::Relaxed);
+            recorder::stop_silently();
+        }
     });
 }
 

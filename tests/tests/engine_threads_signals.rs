@@ -192,7 +192,6 @@ fn fork_parent_records_exactly_and_the_child_keeps_working() {
 }
 
 #[test]
-#[ignore = "engine bug: a forked child that exits normally writes the parent's pre-fork events as its own (15 calls instead of 5), and takes the output name first"]
 fn fork_child_records_only_its_own_calls() {
     for opt in OPTS {
         let (_wd, p) = Case::new("proc_fork", opt).arg("exit").run();

@@ -247,6 +247,11 @@ fn thread_start() -> bool {
     true
 }
 
+/// This thread's state as an address (0 when it has none yet).
+pub fn current_state() -> usize {
+    tls::current() as usize
+}
+
 /// A state that never records: installed when a thread's own state is retired.
 static RETIRED: ThreadState = retired_state();
 

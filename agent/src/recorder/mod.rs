@@ -70,6 +70,8 @@ struct Sink {
 
 static SINK: Mutex<Option<Sink>> = Mutex::new(None);
 static STOPPED: AtomicBool = AtomicBool::new(false);
+/// Set in a forked child whose sink lock was held at fork time: the sink is never touched again.
+static UNUSABLE: AtomicBool = AtomicBool::new(false);
 
 fn with_sink<R>(f: impl FnOnce(&mut Sink) -> R) -> R {
     let mut g = SINK.lock().unwrap_or_else(|p| p.into_inner());
@@ -116,6 +118,10 @@ pub fn retire_thread(st: &ThreadState) {
 
 /// Moves a thread's buffered events into the sink and empties its buffer.
 pub fn flush_thread(st: &ThreadState) {
+    if UNUSABLE.load(Ordering::Relaxed) {
+        st.reset_buffer();
+        return;
+    }
     let events = st.events();
     if events.is_empty() {
         return;
@@ -339,6 +345,42 @@ pub fn close_rank_file() -> Result<u64, String> {
 
 pub fn has_rank_file() -> bool {
     with_sink(|s| s.writer.is_some())
+}
+
+/// In a forked child: forget the parent's rank file (unclosed), its pending events and its
+/// threads, and empty this thread's buffer (the parent's events). False if the sink lock was
+/// held at fork time (then nothing is touched).
+pub fn forget_parent_after_fork() -> bool {
+    let Ok(mut g) = SINK.try_lock() else {
+        return false;
+    };
+    let Some(s) = g.as_mut() else { return true };
+    if let Some(w) = s.writer.take() {
+        std::mem::forget(w); // the parent's open file: closing it here would write into it
+    }
+    s.spilled = None;
+    s.pending.clear();
+    s.pending_events = 0;
+    s.events_written = 0;
+    s.dropped = 0;
+    s.write_failed = false;
+    let me = crate::engine::current_state();
+    s.threads.retain(|&t| t == me);
+    if me != 0 {
+        // SAFETY: this thread's own state, registered by `thread_start`.
+        unsafe { &*(me as *const ThreadState) }.reset_buffer();
+    }
+    true
+}
+
+/// Stops recording and never touches the sink again (a forked child that cannot use it).
+pub fn stop_silently() {
+    UNUSABLE.store(true, Ordering::Relaxed);
+    STOPPED.store(true, Ordering::Relaxed);
+    if let Some(st) = std::ptr::NonNull::new(crate::engine::current_state() as *mut ThreadState) {
+        // SAFETY: this thread's own state.
+        unsafe { st.as_ref() }.limit.store(0, Ordering::Relaxed);
+    }
 }
 
 /// The private directory a process without MPI spilled into, if it did.
