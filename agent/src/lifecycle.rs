@@ -119,9 +119,8 @@ extern "C" fn after_fork_in_child() {
             return;
         };
         if let Some(l) = life.as_mut() {
-            if let Some(m) = l.mpi.take() {
-                std::mem::forget(m); // the parent's communicator: not ours to free
-            }
+            // The parent's communicator: dropping the handle frees nothing in MPI.
+            l.mpi = None;
             l.dir = None;
         }
         drop(life);
