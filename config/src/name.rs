@@ -5,7 +5,9 @@
 //! thousands of names stays cheap; `demangled` is the full demangled text (C++ without the
 //! return type of template functions, Rust without its hash).
 
-use crate::normalize::{is_clone, spaces, without_clone_note, without_generics, without_params};
+use crate::normalize::{
+    is_clone, spaces, unwrap_inherent_impl, without_clone_note, without_generics, without_params,
+};
 
 /// Longest symbol we try to demangle; longer ones are matched by their raw name only.
 const MAX_DEMANGLE: usize = 64 * 1024;
@@ -43,7 +45,8 @@ impl SymbolName {
         };
         if let Some(d) = &demangled {
             let full = spaces(without_clone_note(d));
-            let short = without_params(&full).to_string();
+            let short = without_params(&full);
+            let short = unwrap_inherent_impl(short).unwrap_or_else(|| short.to_string());
             forms.generic_free = without_generics(&short);
             forms.short = Some(short);
             forms.full = Some(full);

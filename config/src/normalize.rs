@@ -134,9 +134,50 @@ pub fn without_generics(name: &str) -> Option<String> {
     Some(out)
 }
 
+/// Rust v0 demangles an inherent method as `<crate::m::Type>::method`; legacy mangling and
+/// users write `crate::m::Type::method`. Returns that form, or `None` when `name` is not such a
+/// path (a trait impl `<T as Trait>::f` is left alone).
+pub fn unwrap_inherent_impl(name: &str) -> Option<String> {
+    let rest = name.strip_prefix('<')?;
+    let mut depth = 1usize;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 {
+            let (inner, after) = (&rest[..i], &rest[i + 1..]);
+            if inner.contains(" as ") || !after.starts_with("::") || inner.is_empty() {
+                return None;
+            }
+            return Some(format!("{inner}{after}"));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_inherent_impls_are_unwrapped() {
+        assert_eq!(
+            unwrap_inherent_impl("<disc_rust::solver::Grid>::relax").as_deref(),
+            Some("disc_rust::solver::Grid::relax")
+        );
+        assert_eq!(
+            unwrap_inherent_impl("<a::Vec<u32>>::push").as_deref(),
+            Some("a::Vec<u32>::push")
+        );
+        assert_eq!(
+            unwrap_inherent_impl("<a::S as core::fmt::Debug>::fmt"),
+            None
+        );
+        assert_eq!(unwrap_inherent_impl("a::b"), None);
+        assert_eq!(unwrap_inherent_impl("<a::b"), None);
+    }
 
     #[test]
     fn spaces_are_normalised() {

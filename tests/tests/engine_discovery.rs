@@ -39,7 +39,6 @@ fn rust_v0_mangling_free_function() {
 }
 
 #[test]
-#[ignore = "engine bug: `crate::mod::Type::method` matches a legacy-mangled method but not the v0 one (demangled `<crate::mod::Type>::method`)"]
 fn rust_v0_mangling_method() {
     check_exact("disc_rust", |c| c.variant("disc_rust.v0"));
 }
