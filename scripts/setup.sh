@@ -47,19 +47,6 @@ fi
 # 0.2.x and 0.7.x conflict, hence one venv each. A marker file says the install completed.
 # 0.2.6 is the last 0.2.x release that still has `scope_profiler.h5reader.ProfilingH5Reader`
 # (the reader the MPI-support page documents); 0.2.7 and 0.2.8 replaced it with read_h5().
-make_venv() {
-    local dir="$1" spec="$2"
-    local marker="$dir/.scope-installed"
-    if [ -f "$marker" ] && [ "$(cat "$marker")" = "$spec" ]; then
-        return 0
-    fi
-    log "venv $dir with $spec"
-    rm -rf "$dir"
-    mkdir -p "$(dirname "$dir")"
-    "$SCOPE_PYTHON" -m venv "$dir"
-    "$dir/bin/python" -m pip install -q --disable-pip-version-check "$spec"
-    printf '%s' "$spec" >"$marker"
-}
 make_venv "$SCOPE_ORACLE_DIR/venv-0.2" 'scope-profiler==0.2.6'
 make_venv "$SCOPE_ORACLE_DIR/venv-0.7" 'scope-profiler==0.7.5'
 "$(dirname "${BASH_SOURCE[0]}")/setup-pproc-oracles.sh"
