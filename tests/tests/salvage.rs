@@ -101,3 +101,66 @@ fn a_segfaulting_rank_keeps_what_every_rank_flushed() {
     p.assert_exact_counts(&[("work", 65536)]);
     assert!(!p.attrs.complete);
 }
+
+#[test]
+fn sigterm_to_scope_run_reaches_the_ranks_and_their_flushed_data_is_salvaged() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let _lock = scope_tests::mpi::run_lock();
+    let wd = WorkDir::new("salvage_sigterm_openmpi");
+    let cfg = wd.write("cfg/scope.toml", CONFIG);
+    let out = wd.subdir("out").join("profiling_data.h5");
+    let marker = wd.subdir("mark").join("flushed");
+    let prog = fixture(&Flavor::OpenMpi.fixture("mpi_dies")).path;
+    let mut child = Command::new(scope_tests::paths::scope_run())
+        .args(["-n", "4", "-c"])
+        .arg(&cfg)
+        .arg("-o")
+        .arg(&out)
+        .arg("--")
+        .arg(&prog)
+        .arg("wait")
+        .arg(&marker)
+        .current_dir(wd.subdir("run"))
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .env("OMPI_MCA_btl", "self,vader,tcp")
+        .env("OMPI_MCA_btl_tcp_if_include", "lo")
+        .env("OMPI_MCA_oob_tcp_if_include", "lo")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start scope-run");
+    // Every rank has flushed once it is past the barrier, which is when rank 0 writes the marker.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!(
+                "the fixture never reached its wait: {:?}",
+                child.wait_with_output()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) of the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("scope-run did not end after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "the run was killed: {err}");
+    assert!(err.contains("salvaged 4 rank(s)"), "{err}");
+    let p = Profile::open(&out);
+    assert_rank_groups(&p, 4);
+    // Killed by the launcher: no exit handlers ran, so each rank has exactly what it flushed.
+    p.assert_exact_counts(&[("work", 65536)]);
+    assert!(!p.attrs.complete);
+}
