@@ -5,11 +5,12 @@
 //! `MPI_*` and the `PMPI_*` names that Fortran bindings call), `dlopen`/`dlclose` (to hook
 //! libraries loaded later), and nothing else. `unsafe` is
 //! confined to `engine/` (code patching, stubs, trampolines, TLS), `mpi/` (calling MPI through
-//! `dlsym`), `resolve.rs` (`dl_iterate_phdr`), and the libc calls of `log`, `output` and
-//! `recorder`. No panic crosses an `extern "C"` boundary.
+//! `dlsym`), `loaded.rs` (`dl_iterate_phdr`, `dlopen`), `resolve.rs` (`dladdr`, IFUNC resolvers),
+//! and the libc calls of `log`, `output` and `recorder`. No panic crosses an `extern "C"` boundary.
 
 mod engine;
 mod lifecycle;
+mod loaded;
 mod log;
 mod mpi;
 mod output;

@@ -13,13 +13,7 @@ use crate::engine::{Kind, Target, BEGIN_CATCH, UNWIND_STARTS};
 use crate::recorder::REGION_SET;
 use scope_config::{Config, SymbolName};
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CStr, CString};
-
-struct Object {
-    path: String,
-    base: u64,
-    exec: Vec<(u64, u64)>,
-}
+use std::ffi::CStr;
 
 /// What has been resolved so far in this process.
 pub struct Resolver {
@@ -39,45 +33,6 @@ pub struct Resolver {
     timed: usize,
     /// Unwinder hooks found but not yet needed (nothing timed yet).
     pending_specials: Vec<Target>,
-}
-
-fn loaded_objects() -> Vec<Object> {
-    unsafe extern "C" fn cb(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: the loader passes a valid info struct for the duration of the callback, and
-        // `data` is the Vec we passed in.
-        let (info, out) = unsafe { (&*info, &mut *(data as *mut Vec<Object>)) };
-        let name = if info.dlpi_name.is_null() {
-            String::new()
-        } else {
-            // SAFETY: dlpi_name is a NUL-terminated string owned by the loader.
-            unsafe { CStr::from_ptr(info.dlpi_name) }
-                .to_string_lossy()
-                .into_owned()
-        };
-        let mut exec = Vec::new();
-        for i in 0..info.dlpi_phnum as usize {
-            // SAFETY: dlpi_phdr points to dlpi_phnum program headers.
-            let ph = unsafe { &*info.dlpi_phdr.add(i) };
-            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 {
-                let start = info.dlpi_addr + ph.p_vaddr;
-                exec.push((start, start + ph.p_memsz));
-            }
-        }
-        out.push(Object {
-            path: name,
-            base: info.dlpi_addr,
-            exec,
-        });
-        0
-    }
-    let mut objs: Vec<Object> = Vec::new();
-    // SAFETY: the callback only reads the info it is given and pushes into `objs`.
-    unsafe { libc::dl_iterate_phdr(Some(cb), &mut objs as *mut Vec<Object> as *mut libc::c_void) };
-    objs
 }
 
 fn own_path() -> Option<String> {
@@ -117,18 +72,7 @@ fn ifunc_target(object: &str, name: &str, resolver: u64) -> Option<u64> {
         let p = unsafe { f() };
         return (!p.is_null()).then_some(p as u64);
     }
-    let c = CString::new(name).ok()?;
-    let path = CString::new(object).ok()?;
-    // SAFETY: RTLD_NOLOAD only returns a handle to an object that is already loaded.
-    let h = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
-    if h.is_null() {
-        return None;
-    }
-    // SAFETY: valid handle and C string; for an IFUNC dlsym returns the resolved implementation.
-    let p = unsafe { libc::dlsym(h, c.as_ptr()) };
-    // SAFETY: balances the dlopen above; the object stays loaded.
-    unsafe { libc::dlclose(h) };
-    (!p.is_null()).then_some(p as u64)
+    crate::loaded::symbol_in(object, name).map(|p| p as u64)
 }
 
 /// The gap between the end of the previous function and `value` (5 to 64 bytes), from the
@@ -184,7 +128,7 @@ impl Resolver {
     /// Forgets objects that are no longer loaded (after `dlclose`), so that a later `dlopen`
     /// of the same library, possibly at the same address, is resolved again.
     pub fn forget_unloaded(&mut self) {
-        let live: HashSet<(String, u64)> = loaded_objects()
+        let live: HashSet<(String, u64)> = crate::loaded::objects()
             .into_iter()
             .map(|o| (o.path, o.base))
             .collect();
@@ -202,7 +146,7 @@ impl Resolver {
         let mut targets: Vec<Target> = Vec::new();
         let mut specials: Vec<Target> = Vec::new();
         let mut index: HashMap<u64, usize> = HashMap::new();
-        for obj in loaded_objects() {
+        for obj in crate::loaded::objects() {
             if skipped(&obj.path, &self.own) || !self.seen.insert((obj.path.clone(), obj.base)) {
                 continue;
             }
@@ -226,7 +170,7 @@ impl Resolver {
     fn scan(
         &mut self,
         cfg: &Config,
-        obj: &Object,
+        obj: &crate::loaded::Object,
         targets: &mut Vec<Target>,
         specials: &mut Vec<Target>,
         index: &mut HashMap<u64, usize>,
