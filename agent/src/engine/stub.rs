@@ -35,6 +35,30 @@ pub struct Stub {
     pub leave: u64,
 }
 
+/// `lahf; seto al; mov [rsp - slot], rax`: the arithmetic flags into a red-zone slot (rax must
+/// already be saved: this overwrites its low 16 bits).
+fn save_flags(a: &mut CodeAssembler, slot: i32) -> Result<(), IcedError> {
+    a.lahf()?;
+    a.seto(al)?;
+    a.mov(qword_ptr(rsp - slot), rax)
+}
+
+/// `mov rax, [rsp - slot]; add al, 0x7f; sahf`: the flags saved by `save_flags` (OF from the
+/// overflow of `add`, the rest from `sahf`). Clobbers rax.
+fn restore_flags(a: &mut CodeAssembler, slot: i32) -> Result<(), IcedError> {
+    a.mov(rax, qword_ptr(rsp - slot))?;
+    a.add(al, 0x7f)?;
+    a.sahf()
+}
+
+/// Everything the enter path saved in the red zone: flags, rax, rdx, r11.
+fn restore_enter_saves(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    restore_flags(a, 32)?;
+    a.mov(rax, qword_ptr(rsp - 8))?;
+    a.mov(rdx, qword_ptr(rsp - 16))?;
+    a.mov(r11, qword_ptr(rsp - 24))
+}
+
 fn fs_qword(off: i32) -> AsmMemoryOperand {
     qword_ptr(off as i64 as u64).fs()
 }
@@ -57,9 +81,7 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     // ---- enter ----
     a.set_label(&mut enter)?;
     a.mov(qword_ptr(rsp - 8), rax)?;
-    a.lahf()?;
-    a.seto(al)?;
-    a.mov(qword_ptr(rsp - 32), rax)?; // the caller's flags
+    save_flags(&mut a, 32)?; // the caller's flags
     a.mov(qword_ptr(rsp - 16), rdx)?;
     a.mov(qword_ptr(rsp - 24), r11)?;
     a.mov(r11, fs_qword(spec.tls_offset))?;
@@ -79,12 +101,7 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.shl(rdx, 32)?;
     a.or(rax, rdx)?;
     a.mov(qword_ptr(r11 + 24), rax)?;
-    a.mov(rax, qword_ptr(rsp - 32))?;
-    a.add(al, 0x7f)?;
-    a.sahf()?;
-    a.mov(rax, qword_ptr(rsp - 8))?;
-    a.mov(rdx, qword_ptr(rsp - 16))?;
-    a.mov(r11, qword_ptr(rsp - 24))?;
+    restore_enter_saves(&mut a)?;
     a.lea(rsp, qword_ptr(rsp + 8))?;
     a.call(spec.relocated)?;
 
@@ -92,9 +109,7 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.set_label(&mut leave)?;
     a.lea(rsp, qword_ptr(rsp - 8))?;
     a.mov(qword_ptr(rsp - 8), rax)?;
-    a.lahf()?;
-    a.seto(al)?;
-    a.mov(qword_ptr(rsp - 16), rax)?;
+    save_flags(&mut a, 16)?;
     a.mov(qword_ptr(rsp - 24), rdx)?;
     a.mov(qword_ptr(rsp - 32), rcx)?;
     a.mov(qword_ptr(rsp - 40), r11)?;
@@ -123,9 +138,7 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.mov(r11, qword_ptr(rsp - 40))?;
     a.mov(rcx, qword_ptr(rsp - 32))?;
     a.mov(rdx, qword_ptr(rsp - 24))?;
-    a.mov(rax, qword_ptr(rsp - 16))?;
-    a.add(al, 0x7f)?;
-    a.sahf()?;
+    restore_flags(&mut a, 16)?;
     a.mov(rax, qword_ptr(rsp - 8))?;
     a.ret()?;
 
@@ -142,12 +155,7 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.set_label(&mut enter_undo)?;
     a.sub(qword_ptr(r11 + depth), ENTRY_SIZE as i32)?;
     a.set_label(&mut enter_slow)?;
-    a.mov(rax, qword_ptr(rsp - 32))?;
-    a.add(al, 0x7f)?;
-    a.sahf()?;
-    a.mov(rax, qword_ptr(rsp - 8))?;
-    a.mov(rdx, qword_ptr(rsp - 16))?;
-    a.mov(r11, qword_ptr(rsp - 24))?;
+    restore_enter_saves(&mut a)?;
     a.push(r11)?;
     a.mov(r11d, spec.hook_id)?;
     a.call(qword_ptr(enter_slot))?;
