@@ -18,8 +18,6 @@ mod recorder;
 mod resolve;
 mod target;
 
-pub use engine::prologue;
-
 use std::ffi::{c_char, c_int};
 
 /// MPI's generic error class, returned when the real MPI cannot be found.

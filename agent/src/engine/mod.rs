@@ -270,7 +270,6 @@ const fn retired_state() -> ThreadState {
         buf: 0,
         dropped: 0,
         thread_index: 0,
-        abandoned: 0,
         entries: [E; thread::STACK_CAP],
     }
 }

@@ -25,7 +25,7 @@ pub const OFF_DEPTH: i32 = 0;
 pub const OFF_LIMIT: i32 = 8;
 pub const OFF_CUR: i32 = 16;
 pub const OFF_END: i32 = 24;
-pub const OFF_ENTRIES: i32 = 64;
+pub const OFF_ENTRIES: i32 = 56;
 
 /// One open call: written by the enter stub.
 #[repr(C)]
@@ -59,8 +59,6 @@ pub struct ThreadState {
     pub dropped: u64,
     /// Small id of the thread in the output (`thread_ids`).
     pub thread_index: u64,
-    /// Calls whose frames were left by longjmp/unwinding and never returned through the stub.
-    pub abandoned: u64,
     pub entries: [Entry; STACK_CAP],
 }
 

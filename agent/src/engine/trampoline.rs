@@ -218,7 +218,6 @@ fn unwind_to(st: &mut ThreadState, slot: u64, now: u64) -> Option<super::thread:
     let idx = open.iter().rposition(|e| e.slot == slot)?;
     let entry = open[idx];
     let abandoned: Vec<super::thread::Entry> = open[idx + 1..].to_vec();
-    st.abandoned += abandoned.len() as u64;
     st.depth.store(idx as u64 * ENTRY_SIZE, Ordering::Relaxed);
     for e in abandoned.iter().rev() {
         super::record_slow(st, e.region, e.t_enter, now);
