@@ -10,7 +10,7 @@
 
 use crate::{engine, log, mpi, output, recorder, resolve, target};
 use scope_config::env;
-use scope_format::{merge, rank_file_name, FileAttrs, MergeInput};
+use scope_format::rank_file_name;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -296,14 +296,6 @@ pub fn before_mpi_finalize() {
 
 /// Rank 0: merges the per-rank files of `dir` into the output and removes them.
 fn merge_dir(dir: &std::path::Path, size: u32, out: &std::path::Path) {
-    let inputs: Vec<MergeInput> = (0..size)
-        .map(|rank| MergeInput {
-            rank,
-            path: dir.join(rank_file_name(rank)),
-        })
-        .filter(|i| i.path.exists())
-        .collect();
-    let present: Vec<u32> = inputs.iter().map(|i| i.rank).collect();
     let target = output::free_output_name(out);
     if target != out {
         log::error(&format!(
@@ -312,33 +304,18 @@ fn merge_dir(dir: &std::path::Path, size: u32, out: &std::path::Path) {
             target.display()
         ));
     }
-    let mut attrs = FileAttrs {
-        ranks: size.into(),
-        version: scope_format::TOOL_VERSION.into(),
-        complete: true,
-        missing_ranks: (0..size)
-            .filter(|r| !present.contains(r))
-            .map(i64::from)
-            .collect(),
-    };
-    attrs.complete = attrs.missing_ranks.is_empty();
-    match merge(&inputs, &target, &attrs) {
-        Ok(report) => {
-            for (r, why) in &report.unreadable {
+    match scope_format::merge_rank_dir(dir, size, &target, true) {
+        Ok(m) => {
+            for (r, why) in &m.unreadable {
                 log::error(&format!("rank {r}'s file could not be merged: {why}"));
             }
             log::info(&format!(
                 "merged {} ranks, {} events into {}",
-                report.ranks_merged.len(),
-                report.events,
+                m.merged.len(),
+                m.events,
                 target.display()
             ));
-            if report.unreadable.is_empty() {
-                for i in &inputs {
-                    let _ = std::fs::remove_file(&i.path);
-                }
-                let _ = std::fs::remove_dir(dir);
-            } else {
+            if !m.removed {
                 log::error(&format!("per-rank files kept in {}", dir.display()));
             }
         }

@@ -130,10 +130,3 @@ impl RankAttrs {
         }
     }
 }
-
-/// Rewrites the root attributes of an existing file (e.g. after a salvage merge).
-pub fn write_file_attrs(path: &Path, attrs: &FileAttrs) -> Result<(), FormatError> {
-    let file = hdf5::File::open_rw(path).at(path)?;
-    attrs.write(&file, path)?;
-    file.close().at(path)
-}

@@ -22,10 +22,12 @@ mod names;
 mod rank_writer;
 mod reader;
 
-pub use attrs::{write_file_attrs, FileAttrs, RankAttrs};
+pub use attrs::{FileAttrs, RankAttrs};
 pub use error::FormatError;
-pub use merge::{merge, MergeInput, MergeReport};
-pub use names::{decode_region_name, encode_region_name, rank_file_name, rank_group_name};
+pub use merge::{merge, merge_rank_dir, DirMerge, MergeInput, MergeReport};
+pub use names::{
+    decode_region_name, encode_region_name, rank_file_name, rank_group_name, rank_of_file_name,
+};
 pub use rank_writer::RankWriter;
 pub use reader::{Intervals, ProfileReader};
 

@@ -32,6 +32,15 @@ pub fn merge(
     out: &Path,
     attrs: &FileAttrs,
 ) -> Result<MergeReport, FormatError> {
+    merge_with(inputs, out, |_| attrs.clone())
+}
+
+/// `merge`, with the root attributes computed from what was merged.
+fn merge_with(
+    inputs: &[MergeInput],
+    out: &Path,
+    attrs: impl FnOnce(&MergeReport) -> FileAttrs,
+) -> Result<MergeReport, FormatError> {
     let file = hdf5::File::create_excl(out).at(out)?;
     let mut report = MergeReport::default();
     for input in inputs {
@@ -43,10 +52,86 @@ pub fn merge(
             Err(e) => report.unreadable.push((input.rank, e.to_string())),
         }
     }
-    attrs.write(&file, out)?;
+    attrs(&report).write(&file, out)?;
     file.flush().at(out)?;
     file.close().at(out)?;
     Ok(report)
+}
+
+/// What `merge_rank_dir` did.
+#[derive(Debug, Default)]
+pub struct DirMerge {
+    pub merged: Vec<u32>,
+    /// Ranks of the run with no readable file (written as the `missing_ranks` attribute).
+    pub missing: Vec<i64>,
+    /// Rank files that could not be read, with the reason.
+    pub unreadable: Vec<(u32, String)>,
+    pub events: u64,
+    /// The rank files and `dir` were removed (only when every one of them merged).
+    pub removed: bool,
+}
+
+/// Merges the per-rank files (`rank_<N>.h5`) of `dir`, left by a run of at least `world` ranks,
+/// into `out` (created; fails if it exists). The root attributes come from what actually
+/// merged: `missing_ranks` lists every rank of the run without a readable file, and `complete`
+/// is `finished && missing is empty` (`finished`: the run reached the merge normally). When every
+/// file merged, they and `dir` are removed; otherwise everything is kept for a second look.
+pub fn merge_rank_dir(
+    dir: &Path,
+    world: u32,
+    out: &Path,
+    finished: bool,
+) -> Result<DirMerge, FormatError> {
+    let io = |source| FormatError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut inputs: Vec<MergeInput> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .flatten()
+        .filter_map(|e| {
+            Some(MergeInput {
+                rank: crate::names::rank_of_file_name(&e.file_name().to_string_lossy())?,
+                path: e.path(),
+            })
+        })
+        .collect();
+    inputs.sort_by_key(|i| i.rank);
+    let world = inputs
+        .iter()
+        .map(|i| i.rank + 1)
+        .max()
+        .unwrap_or(0)
+        .max(world);
+    let missing_of = |r: &MergeReport| -> Vec<i64> {
+        (0..world)
+            .filter(|k| !r.ranks_merged.contains(k))
+            .map(i64::from)
+            .collect()
+    };
+    let report = merge_with(&inputs, out, |r| {
+        let missing_ranks = missing_of(r);
+        FileAttrs {
+            ranks: world.into(),
+            version: crate::TOOL_VERSION.to_string(),
+            complete: finished && missing_ranks.is_empty(),
+            missing_ranks,
+        }
+    })?;
+    let removed = report.unreadable.is_empty();
+    if removed {
+        for i in &inputs {
+            let _ = std::fs::remove_file(&i.path);
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+    Ok(DirMerge {
+        missing: missing_of(&report),
+        merged: report.ranks_merged,
+        unreadable: report.unreadable,
+        events: report.events,
+        removed,
+    })
 }
 
 fn copy_rank(out: &hdf5::File, out_path: &Path, input: &MergeInput) -> Result<u64, FormatError> {
@@ -116,6 +201,46 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn merge_rank_dir_marks_unreadable_ranks_missing_and_keeps_the_files() {
+        let dir = tmpdir("dir");
+        for rank in [0u32, 2] {
+            let p = dir.join(crate::rank_file_name(rank));
+            let attrs = RankAttrs {
+                rank: rank.into(),
+                ..Default::default()
+            };
+            let mut w = RankWriter::create(&p, attrs).unwrap();
+            w.append("compute", &[1, 5], &[2, 9], &[0, 0]).unwrap();
+            w.finish().unwrap();
+        }
+        std::fs::write(dir.join("rank_1.h5"), b"not hdf5").unwrap();
+        let out = dir.with_extension("out.h5");
+        let _ = std::fs::remove_file(&out);
+        // The run reached its merge, yet one file is unreadable: the file says so.
+        let m = merge_rank_dir(&dir, 4, &out, true).unwrap();
+        assert_eq!(m.merged, vec![0, 2]);
+        assert_eq!(m.missing, vec![1, 3]);
+        assert_eq!(m.unreadable.len(), 1);
+        assert!(!m.removed && dir.join("rank_0.h5").exists());
+        let a = ProfileReader::open(&out).unwrap().attrs().unwrap();
+        assert_eq!(
+            (a.ranks, a.complete, a.missing_ranks),
+            (4, false, vec![1, 3])
+        );
+        // All readable and finished: complete, and the directory is cleaned up.
+        std::fs::remove_file(dir.join("rank_1.h5")).unwrap();
+        let out2 = dir.with_extension("out2.h5");
+        let _ = std::fs::remove_file(&out2);
+        let m = merge_rank_dir(&dir, 3, &out2, true).unwrap();
+        assert_eq!((m.missing, m.removed), (vec![1], true));
+        assert!(!dir.exists());
+        let a = ProfileReader::open(&out2).unwrap().attrs().unwrap();
+        assert!(!a.complete, "rank 1 has no data");
+        std::fs::remove_file(out).unwrap();
+        std::fs::remove_file(out2).unwrap();
     }
 
     #[test]

@@ -13,6 +13,14 @@ pub fn rank_file_name(rank: u32) -> String {
     format!("rank_{rank}.h5")
 }
 
+/// The rank of a per-rank file name (`rank_<N>.h5`), if it is one.
+pub fn rank_of_file_name(name: &str) -> Option<u32> {
+    name.strip_prefix("rank_")?
+        .strip_suffix(".h5")?
+        .parse()
+        .ok()
+}
+
 /// Encodes a region name into one HDF5 link name.
 pub fn encode_region_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());

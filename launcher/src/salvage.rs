@@ -7,7 +7,7 @@
 //! is created, never overwritten; the per-rank files are removed only when every one of them
 //! was merged, otherwise the directory is kept and named.
 
-use scope_format::{merge, FileAttrs, MergeInput};
+use scope_format::merge_rank_dir;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -36,15 +36,6 @@ fn private_dir(parent: &Path, output: &Path, since: SystemTime) -> Option<PathBu
         .map(|(_, p)| p)
 }
 
-fn rank_of(file: &Path) -> Option<u32> {
-    file.file_name()?
-        .to_str()?
-        .strip_prefix("rank_")?
-        .strip_suffix(".h5")?
-        .parse()
-        .ok()
-}
-
 /// Merges the per-rank files left by a run of `ranks` ranks into `output`, if there are any.
 /// `parent` is where the agent created its private directory (`SCOPE_TMPDIR` or the output's
 /// directory).
@@ -55,51 +46,16 @@ pub fn salvage(
     since: SystemTime,
 ) -> Option<Result<Salvaged, String>> {
     let dir = private_dir(parent, output, since)?;
-    let mut inputs: Vec<MergeInput> = std::fs::read_dir(&dir)
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            Some(MergeInput {
-                rank: rank_of(&e.path())?,
-                path: e.path(),
+    Some(
+        merge_rank_dir(&dir, ranks, output, false)
+            .map(|m| Salvaged {
+                dir,
+                merged: m.merged,
+                missing: m.missing,
+                unreadable: m.unreadable,
             })
-        })
-        .collect();
-    inputs.sort_by_key(|i| i.rank);
-    let world = inputs
-        .iter()
-        .map(|i| i.rank + 1)
-        .max()
-        .unwrap_or(0)
-        .max(ranks);
-    let result = (|| {
-        let report = merge(&inputs, output, &FileAttrs::default()).map_err(|e| e.to_string())?;
-        let missing: Vec<i64> = (0..world)
-            .filter(|r| !report.ranks_merged.contains(r))
-            .map(i64::from)
-            .collect();
-        // Rewrite the root attributes now that the merged ranks are known.
-        let attrs = FileAttrs {
-            ranks: world.into(),
-            version: scope_format::TOOL_VERSION.to_string(),
-            complete: false,
-            missing_ranks: missing.clone(),
-        };
-        scope_format::write_file_attrs(output, &attrs).map_err(|e| e.to_string())?;
-        if report.unreadable.is_empty() {
-            for i in &inputs {
-                let _ = std::fs::remove_file(&i.path);
-            }
-            let _ = std::fs::remove_dir(&dir);
-        }
-        Ok(Salvaged {
-            dir: dir.clone(),
-            merged: report.ranks_merged,
-            missing,
-            unreadable: report.unreadable,
-        })
-    })();
-    Some(result)
+            .map_err(|e| e.to_string()),
+    )
 }
 
 #[cfg(test)]
