@@ -17,6 +17,7 @@
 
 mod attrs;
 mod error;
+mod files;
 mod merge;
 mod names;
 mod rank_writer;

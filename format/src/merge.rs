@@ -41,7 +41,7 @@ fn merge_with(
     out: &Path,
     attrs: impl FnOnce(&MergeReport) -> FileAttrs,
 ) -> Result<MergeReport, FormatError> {
-    let file = hdf5::File::create_excl(out).at(out)?;
+    let file = crate::files::create_excl(out).at(out)?;
     let mut report = MergeReport::default();
     for input in inputs {
         match copy_rank(&file, out, input) {
@@ -135,7 +135,7 @@ pub fn merge_rank_dir(
 }
 
 fn copy_rank(out: &hdf5::File, out_path: &Path, input: &MergeInput) -> Result<u64, FormatError> {
-    let src = hdf5::File::open(&input.path).at(&input.path)?;
+    let src = crate::files::open(&input.path).at(&input.path)?;
     let name = rank_group_name(input.rank);
     let sg = src.group(&name).at(&input.path)?;
     // Validate before creating anything in the output, so a broken input leaves no trace.

@@ -33,7 +33,7 @@ pub struct RankWriter {
 impl RankWriter {
     /// Creates `path`; fails if it already exists.
     pub fn create(path: &Path, attrs: RankAttrs) -> Result<RankWriter, FormatError> {
-        let file = hdf5::File::create_excl(path).at(path)?;
+        let file = crate::files::create_excl(path).at(path)?;
         let rank = u32::try_from(attrs.rank).map_err(|_| FormatError::Layout {
             path: path.to_path_buf(),
             message: format!("invalid rank {}", attrs.rank),

@@ -33,7 +33,7 @@ pub struct ProfileReader {
 
 impl ProfileReader {
     pub fn open(path: &Path) -> Result<ProfileReader, FormatError> {
-        let file = hdf5::File::open(path).at(path)?;
+        let file = crate::files::open(path).at(path)?;
         Ok(ProfileReader {
             path: path.to_path_buf(),
             file,

@@ -1,0 +1,46 @@
+//! Opening scope's own HDF5 files. HDF5 takes a `flock` on every file it opens and does not set
+//! `O_CLOEXEC`, so a child process forked while a file is open (the profiled program's `fork` or
+//! `system`, a test spawning a compiler) inherits the lock and can make a later open of that
+//! file fail. scope's files live in a private directory (or are the fresh output) and have one
+//! writer by construction, so they are opened without HDF5's file locking.
+//! Invariant: every open and create of a file in this crate goes through here.
+
+use hdf5::File;
+use std::path::Path;
+
+fn builder() -> hdf5::FileBuilder {
+    let mut b = File::with_options();
+    b.with_fapl(|p| p.file_locking(false));
+    b
+}
+
+pub(crate) fn create_excl(path: &Path) -> hdf5::Result<File> {
+    builder().create_excl(path)
+}
+
+pub(crate) fn open(path: &Path) -> hdf5::Result<File> {
+    builder().open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{ProfileReader, RankAttrs, RankWriter};
+
+    #[test]
+    fn a_child_forked_while_a_file_was_open_does_not_block_reopening_it() {
+        let dir = std::env::temp_dir().join(format!("scope-format-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rank_0.h5");
+        let mut w = RankWriter::create(&path, RankAttrs::default()).unwrap();
+        w.append("compute", &[1], &[2], &[0]).unwrap();
+        // The child inherits HDF5's descriptor of the open file (no O_CLOEXEC) and outlives it.
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        w.finish().unwrap();
+        let opened = ProfileReader::open(&path).and_then(|r| r.count(0, "compute"));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(opened.unwrap(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
