@@ -35,7 +35,10 @@ mod tests {
         let mut w = RankWriter::create(&path, RankAttrs::default()).unwrap();
         w.append("compute", &[1], &[2], &[0]).unwrap();
         // The child inherits HDF5's descriptor of the open file (no O_CLOEXEC) and outlives it.
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         w.finish().unwrap();
         let opened = ProfileReader::open(&path).and_then(|r| r.count(0, "compute"));
         let _ = child.kill();
