@@ -13,3 +13,7 @@ pub const TARGET: &str = "SCOPE_TARGET";
 pub const VERBOSE: &str = "SCOPE_VERBOSE";
 /// Set by `scope-run` so the agent knows a launcher will merge its output.
 pub const LAUNCHED: &str = "SCOPE_LAUNCHED";
+/// Set by the agent in the environment of the process it profiles, to that process's pid: a
+/// process that starts with another pid here descends from a profiled one (a `system()`,
+/// `popen` or fork-and-exec child) and stays inert. `scope-run` removes it from what it starts.
+pub const PROFILED: &str = "SCOPE_PROFILED";

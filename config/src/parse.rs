@@ -4,7 +4,7 @@
 //! Every failure is a [`ConfigError`] located in the text whenever the text is at fault.
 
 use crate::error::ConfigError;
-use crate::location::line_column;
+use crate::location::Lines;
 use crate::pattern::SymbolPattern;
 use crate::schema::{File, RegionEntry};
 use std::collections::HashMap;
@@ -47,8 +47,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses configuration `text`; `path` is used only in messages and in [`Config::path`].
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let lines = Lines::new(text);
     let at = |span: Option<Range<usize>>, message: String| {
-        let (line, column) = span.map_or((1, 1), |s| line_column(text, s.start));
+        let (line, column) = span.map_or((1, 1), |s| lines.at(s.start));
         ConfigError::At {
             path: path.to_path_buf(),
             line,
@@ -69,8 +70,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut first_line: HashMap<String, usize> = HashMap::new();
     for entry in entries {
         let (region, name_span) =
-            check_entry(text, entry.into_inner()).map_err(|(span, msg)| at(Some(span), msg))?;
-        let (line, _) = line_column(text, name_span.start);
+            check_entry(&lines, entry.into_inner()).map_err(|(span, msg)| at(Some(span), msg))?;
+        let (line, _) = lines.at(name_span.start);
         if let Some(first) = first_line.get(&region.name) {
             let message = format!(
                 "duplicate region name '{}' (lines {first} and {line}); give one a different `name`",
@@ -89,7 +90,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
 /// Checks one entry; on success also returns the span of its name (or of `symbol` when defaulted).
 fn check_entry(
-    text: &str,
+    lines: &Lines,
     entry: RegionEntry,
 ) -> Result<(Region, Range<usize>), (Range<usize>, String)> {
     let symbol_span = entry.symbol.span();
@@ -99,7 +100,7 @@ fn check_entry(
         Some(n) => check_name(n)?,
         None => (symbol.clone(), symbol_span.clone()),
     };
-    let (line, column) = line_column(text, symbol_span.start);
+    let (line, column) = lines.at(symbol_span.start);
     Ok((
         Region {
             symbol,
