@@ -50,9 +50,15 @@ pub fn make_tmpdir(output: &Path) -> Result<PathBuf, String> {
     Ok(PathBuf::from(std::ffi::OsStr::from_bytes(&raw)))
 }
 
-/// `output` if free, else the first free `<stem>.<N>.<ext>`.
+/// Something (a file, a directory, a symlink, even a dangling one) is at `p`.
+fn taken(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// `output` if free, else the first free `<stem>.<N>.<ext>`. A symlink, dangling or not, makes
+/// a name taken: the merge creates the file exclusively and never follows one.
 pub fn free_output_name(output: &Path) -> PathBuf {
-    if !output.exists() {
+    if !taken(output) {
         return output.to_path_buf();
     }
     let stem = output
@@ -65,6 +71,6 @@ pub fn free_output_name(output: &Path) -> PathBuf {
         .unwrap_or_else(|| "h5".into());
     (1..)
         .map(|n| output.with_file_name(format!("{stem}.{n}.{ext}")))
-        .find(|p| !p.exists())
+        .find(|p| !taken(p))
         .expect("some name is free")
 }

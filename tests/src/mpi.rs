@@ -67,6 +67,12 @@ pub fn run_plain(cmd: Cmd) -> Output {
     with_mpi_env(cmd).run()
 }
 
+/// Run a command as it is, under the run lock.
+pub fn run_locked(cmd: Cmd) -> Output {
+    let _g = run_lock();
+    cmd.run()
+}
+
 /// `mpirun -n N PROGRAM ARGS...` without the agent.
 pub fn run_plain_mpirun<S: AsRef<OsStr>>(
     cwd: &Path,
@@ -138,6 +144,34 @@ pub fn run_with_agent_mpirun<S: AsRef<OsStr>>(
         out_dir,
         profile,
         run_dir,
+    }
+}
+
+/// `mpirun -n N PROGRAM ARGS` (or the program alone for `None`) with the agent and the
+/// variables `vars` in the ranks' environment only (`-x` / `-genv`), and the MPI environment;
+/// run it with [`run_locked`]. `SCOPE_TARGET` is not set unless `vars` sets it.
+pub fn agent_cmd<S: AsRef<OsStr>>(
+    launcher: Option<(Flavor, u32)>,
+    vars: &[(&str, &OsStr)],
+    program: impl AsRef<OsStr>,
+    args: &[S],
+) -> Cmd {
+    let agent = agent_so();
+    let all = std::iter::once(("LD_PRELOAD", agent.as_os_str())).chain(vars.iter().copied());
+    let mut cmd = with_mpi_env(match launcher {
+        Some((flavor, _)) => Cmd::new(flavor.mpirun()),
+        None => Cmd::new(program.as_ref()),
+    });
+    for (k, v) in all {
+        cmd = match launcher {
+            Some((Flavor::OpenMpi, _)) => cmd.arg("-x").arg(kv(k, Path::new(v))),
+            Some((Flavor::Mpich, _)) => cmd.arg("-genv").arg(k).arg(v),
+            None => cmd.env(k, v),
+        };
+    }
+    match launcher {
+        Some((_, n)) => cmd.arg("-n").arg(n.to_string()).arg(program).args(args),
+        None => cmd.args(args),
     }
 }
 
