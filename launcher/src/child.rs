@@ -71,6 +71,9 @@ pub fn exit_code(status: ExitStatus) -> i32 {
 pub fn run(launch: &Launch) -> Result<i32> {
     let mut cmd = Command::new(&launch.command);
     cmd.args(&launch.args);
+    // Started from a profiled program, scope-run profiles afresh: the ranks are not its
+    // children in the sense of the agent's mark.
+    cmd.env_remove(scope_config::env::PROFILED);
     for (k, v) in &launch.env {
         cmd.env(k, v);
     }
