@@ -1,5 +1,12 @@
-//! Merging per-rank files into one output file, streaming each dataset in bounded slices so
-//! rank 0's memory does not grow with the number of events.
+//! Merging per-rank files into one output file without holding a dataset in memory, so rank 0's
+//! memory does not grow with the number of events.
+//!
+//! Each column of the output is a contiguous int64 dataset whose space HDF5 allocates when it is
+//! created. When the input column is what `RankWriter` writes (chunked, unfiltered, native
+//! int64, every chunk allocated inside the file) its chunks are copied byte for byte from the
+//! input file into that space with `copy_file_range` (through `std::io::copy`), as `cp` does:
+//! one copy inside the kernel, no user-space buffer. Any other input (a foreign or damaged file)
+//! goes through HDF5 in slices of `SLICE` elements.
 //! Invariant: an unreadable input never aborts the merge; it is reported and its rank listed
 //! as missing by the caller.
 
@@ -7,6 +14,9 @@ use crate::attrs::{FileAttrs, RankAttrs};
 use crate::error::AtPath;
 use crate::names::rank_group_name;
 use crate::FormatError;
+use hdf5::dataset::{AllocTime, FillTime};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Elements copied per slice (8 MiB of int64).
@@ -42,9 +52,23 @@ fn merge_with(
     attrs: impl FnOnce(&MergeReport) -> FileAttrs,
 ) -> Result<MergeReport, FormatError> {
     let file = crate::files::create_excl(out).at(out)?;
+    // A second descriptor on the output for the raw copies; HDF5 never touches the raw data
+    // of a contiguous dataset it did not write itself (no page buffer, no sieve reads).
+    let raw_out = std::fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .map_err(|source| FormatError::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
+    let dst = Dst {
+        file: &file,
+        raw: &raw_out,
+        path: out,
+    };
     let mut report = MergeReport::default();
     for input in inputs {
-        match copy_rank(&file, out, input) {
+        match copy_rank(&dst, input) {
             Ok(events) => {
                 report.ranks_merged.push(input.rank);
                 report.events += events;
@@ -134,8 +158,33 @@ pub fn merge_rank_dir(
     })
 }
 
-fn copy_rank(out: &hdf5::File, out_path: &Path, input: &MergeInput) -> Result<u64, FormatError> {
+/// The output: HDF5's handle and a plain descriptor on the same file.
+struct Dst<'a> {
+    file: &'a hdf5::File,
+    raw: &'a File,
+    path: &'a Path,
+}
+
+/// One input file: HDF5's handle, a plain descriptor and its length.
+struct Src<'a> {
+    raw: File,
+    len: u64,
+    path: &'a Path,
+}
+
+fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<u64, FormatError> {
+    let (out, out_path) = (dst.file, dst.path);
     let src = crate::files::open(&input.path).at(&input.path)?;
+    let raw = File::open(&input.path).map_err(|source| FormatError::Io {
+        path: input.path.clone(),
+        source,
+    })?;
+    let len = raw.metadata().map(|m| m.len()).unwrap_or(0);
+    let raw_src = Src {
+        raw,
+        len,
+        path: &input.path,
+    };
     let name = rank_group_name(input.rank);
     let sg = src.group(&name).at(&input.path)?;
     // Validate before creating anything in the output, so a broken input leaves no trace.
@@ -162,7 +211,7 @@ fn copy_rank(out: &hdf5::File, out_path: &Path, input: &MergeInput) -> Result<u6
             if !sr.link_exists(col) {
                 continue;
             }
-            let n = copy_column(&sr, &dr, col, &input.path, out_path)?;
+            let n = copy_column(&sr, &dr, col, &raw_src, dst)?;
             if col == "start_times" {
                 events += n as u64;
             }
@@ -175,12 +224,36 @@ fn copy_column(
     src: &hdf5::Group,
     dst: &hdf5::Group,
     col: &str,
-    src_path: &Path,
-    dst_path: &Path,
+    from_file: &Src,
+    to_file: &Dst,
 ) -> Result<usize, FormatError> {
+    let (src_path, dst_path) = (from_file.path, to_file.path);
     let sd = src.dataset(col).at(src_path)?;
     let n = sd.size();
-    let dd = dst.new_dataset::<i64>().shape(n).create(col).at(dst_path)?;
+    // Space allocated now (so its address is known), never filled (every byte gets copied).
+    let dd = dst
+        .new_dataset::<i64>()
+        .shape(n)
+        .alloc_time(Some(AllocTime::Early))
+        .fill_time(FillTime::Never)
+        .create(col)
+        .at(dst_path)?;
+    if let (Some(runs), Some(base)) = (raw_runs(&sd, n, from_file.len), dd.offset()) {
+        for run in runs {
+            copy_range(
+                &from_file.raw,
+                run.addr,
+                to_file.raw,
+                base + run.first * 8,
+                run.elems * 8,
+            )
+            .map_err(|source| FormatError::Io {
+                path: src_path.to_path_buf(),
+                source,
+            })?;
+        }
+        return Ok(n);
+    }
     let mut from = 0;
     while from < n {
         let to = (from + SLICE).min(n);
@@ -189,6 +262,78 @@ fn copy_column(
         from = to;
     }
     Ok(n)
+}
+
+/// Elements `first..first + elems` of a column, stored contiguously at byte `addr` of its file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Run {
+    first: u64,
+    addr: u64,
+    elems: u64,
+}
+
+/// Where the `n` elements of a 1-D int64 column lie in its file, as runs of adjacent chunks in
+/// element order; `None` unless every element can be copied byte for byte: chunked, no filters,
+/// native int64, and one allocated chunk of full size inside the file per `chunk` elements.
+fn raw_runs(sd: &hdf5::Dataset, n: usize, file_len: u64) -> Option<Vec<Run>> {
+    if n == 0 || sd.ndim() != 1 || !sd.is_chunked() || !sd.filters().is_empty() {
+        return None;
+    }
+    if !sd.dtype().ok()?.is::<i64>() {
+        return None;
+    }
+    let chunk = u64::try_from(*sd.chunk()?.first()?).ok()?;
+    if chunk == 0 {
+        return None;
+    }
+    let n = n as u64;
+    let mut chunks: Vec<(u64, u64, u64)> = Vec::new();
+    sd.chunks_visit(|c| {
+        chunks.push((
+            c.offset.first().copied().unwrap_or(u64::MAX),
+            c.addr,
+            c.size,
+        ));
+        0
+    })
+    .ok()?;
+    chunks.sort_unstable();
+    if chunks.len() as u64 != n.div_ceil(chunk) {
+        return None;
+    }
+    let mut runs: Vec<Run> = Vec::new();
+    for (i, &(first, addr, size)) in chunks.iter().enumerate() {
+        let elems = chunk.min(n.saturating_sub(first));
+        let inside = addr
+            .checked_add(elems * 8)
+            .is_some_and(|end| end <= file_len);
+        if first != i as u64 * chunk || size != chunk * 8 || !inside {
+            return None;
+        }
+        match runs.last_mut() {
+            Some(r) if r.addr + r.elems * 8 == addr && r.first + r.elems == first => {
+                r.elems += elems
+            }
+            _ => runs.push(Run { first, addr, elems }),
+        }
+    }
+    Some(runs)
+}
+
+/// Copies `len` bytes at `from_off` of `from` to `to_off` of `to`; `std::io::copy` uses
+/// `copy_file_range` between two files (and falls back to read/write where it cannot).
+fn copy_range(from: &File, from_off: u64, to: &File, to_off: u64, len: u64) -> std::io::Result<()> {
+    let (mut from, mut to) = (from, to);
+    from.seek(SeekFrom::Start(from_off))?;
+    to.seek(SeekFrom::Start(to_off))?;
+    let copied = std::io::copy(&mut from.take(len), &mut to)?;
+    if copied != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("copied {copied} of {len} bytes at offset {from_off}"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -241,6 +386,68 @@ mod tests {
         assert!(!a.complete, "rank 1 has no data");
         std::fs::remove_file(out).unwrap();
         std::fs::remove_file(out2).unwrap();
+    }
+
+    #[test]
+    fn raw_chunk_copy_and_the_hdf5_fallback_give_the_same_columns() {
+        let dir = tmpdir("raw");
+        let p = dir.join(crate::rank_file_name(5));
+        let attrs = RankAttrs {
+            rank: 5,
+            ..Default::default()
+        };
+        let mut w = RankWriter::create(&p, attrs).unwrap();
+        // Several chunks, a partial last one, appends that do not align with chunks, and a
+        // second region whose chunks interleave with the first's in the file.
+        let n = 5 * 16384 + 77;
+        let s: Vec<i64> = (0..n as i64).map(|x| x * 3 + 1).collect();
+        let e: Vec<i64> = s.iter().map(|x| x + 2).collect();
+        let t: Vec<i64> = (0..n as i64).map(|x| x % 5).collect();
+        let mut from = 0;
+        for step in [1000usize, 20000, 7, 40000] {
+            let to = (from + step).min(n);
+            w.append("a", &s[from..to], &e[from..to], &t[from..to])
+                .unwrap();
+            w.append("b", &e[from..to], &s[from..to], &t[from..to])
+                .unwrap();
+            from = to;
+        }
+        w.append("a", &s[from..], &e[from..], &t[from..]).unwrap();
+        w.finish().unwrap();
+        let src = crate::files::open(&p).unwrap();
+        let sd = src.dataset("rank5/regions/a/start_times").unwrap();
+        let len = std::fs::metadata(&p).unwrap().len();
+        let runs = raw_runs(&sd, sd.size(), len).expect("a RankWriter column copies raw");
+        assert_eq!(runs.iter().map(|r| r.elems).sum::<u64>(), n as u64);
+        assert!(
+            raw_runs(&sd, sd.size(), 4096).is_none(),
+            "chunks past the end"
+        );
+        drop((sd, src));
+
+        // Raw path: RankWriter file -> merged file (contiguous datasets).
+        let input = |path: &Path| MergeInput {
+            rank: 5,
+            path: path.to_path_buf(),
+        };
+        let out1 = dir.join("out1.h5");
+        let attrs = FileAttrs::default();
+        merge(&[input(&p)], &out1, &attrs).unwrap();
+        // Fallback path: the merged (contiguous, so not raw-copyable) file as an input.
+        let out2 = dir.join("out2.h5");
+        merge(&[input(&out1)], &out2, &attrs).unwrap();
+        for out in [&out1, &out2] {
+            let r = ProfileReader::open(out).unwrap();
+            let a = r.intervals(5, "a").unwrap();
+            assert_eq!(
+                (a.start_times, a.end_times, a.thread_ids),
+                (s.clone(), e.clone(), t.clone())
+            );
+            let b = r.intervals(5, "b").unwrap();
+            assert_eq!(b.start_times, e[..from].to_vec());
+            assert_eq!(b.end_times, s[..from].to_vec());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
