@@ -6,6 +6,11 @@
 //!                                              appended in 64 Ki-event batches as the agent does
 //! merge_bench merge DIR OUT                    merge_rank_dir(DIR, ranks found, OUT, true), timed;
 //!                                              prints one JSON line
+//! merge_bench layout OUT RANKS EVENTS [REGIONS] the metadata-only half of a merge, timed: create
+//!                                              OUT's groups, attributes and preallocated
+//!                                              contiguous datasets for RANKS ranks (no data, no
+//!                                              inputs), as rank 0 would before parallel writers
+//!                                              fill them (docs/scaling.md); one JSON line
 //! ```
 //! `merge` removes DIR's files as the agent does (the driver hands it hard links). Peak memory:
 //! the kernel's high-water mark is reset (`/proc/self/clear_refs` = 5) just before the merge and
@@ -30,8 +35,14 @@ fn main() {
             )
         }
         ["merge", dir, out] => merge(Path::new(dir), Path::new(out)),
+        ["layout", out, ranks, events, rest @ ..] => layout(
+            Path::new(out),
+            ranks.parse().expect("RANKS"),
+            events.parse().expect("EVENTS"),
+            rest.first().map_or(1, |r| r.parse().expect("REGIONS")),
+        ),
         _ => {
-            eprintln!("usage: merge_bench gen DIR RANKS EVENTS [REGIONS] | merge DIR OUT");
+            eprintln!("usage: merge_bench gen DIR RANKS EVENTS [REGIONS] | merge DIR OUT | layout OUT RANKS EVENTS [REGIONS]");
             std::process::exit(2);
         }
     }
@@ -110,5 +121,45 @@ fn merge(dir: &Path, out: &Path) {
          \"seconds\":{seconds:.6},\"rss_before_kib\":{rss_before},\"peak_rss_kib\":{hwm},\
          \"peak_reset\":{reset}}}",
         m.events
+    );
+}
+
+fn layout(out: &Path, ranks: u32, events: usize, regions: usize) {
+    use hdf5::dataset::{AllocTime, FillTime};
+    let t0 = Instant::now();
+    let file = hdf5::File::create_excl(out).expect("create OUT");
+    let mut addresses = 0u64;
+    for rank in 0..ranks {
+        let g = file
+            .create_group(&scope_format::rank_group_name(rank))
+            .expect("group");
+        for (name, v) in [("rank", i64::from(rank)), ("pid", 1), ("dropped_events", 0)] {
+            g.new_attr::<i64>()
+                .create(name)
+                .and_then(|a| a.write_scalar(&v))
+                .expect("attr");
+        }
+        let rg = g.create_group("regions").expect("group");
+        for region in 0..regions.max(1) {
+            let r = rg.create_group(&format!("region_{region}")).expect("group");
+            for col in ["start_times", "end_times", "thread_ids"] {
+                let d = r
+                    .new_dataset::<i64>()
+                    .shape(events)
+                    .alloc_time(Some(AllocTime::Early))
+                    .fill_time(FillTime::Never)
+                    .create(col)
+                    .expect("dataset");
+                addresses += u64::from(d.offset().is_some());
+            }
+        }
+    }
+    file.close().expect("close");
+    let seconds = t0.elapsed().as_secs_f64();
+    let out_bytes = std::fs::metadata(out).map_or(0, |m| m.len());
+    println!(
+        "{{\"ranks\":{ranks},\"regions\":{regions},\"datasets_with_address\":{addresses},\
+         \"seconds\":{seconds:.6},\"out_bytes\":{out_bytes},\"peak_rss_kib\":{}}}",
+        status_kib("VmHWM:")
     );
 }
