@@ -56,7 +56,9 @@ fn guarded(what: &str, f: impl FnOnce()) {
         return;
     }
     let outer = INSIDE.with(|i| i.replace(true));
+    let limit = engine::pause_recording();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    engine::resume_recording(limit);
     INSIDE.with(|i| i.set(outer));
     if result.is_err() {
         log::error(&format!(
@@ -100,9 +102,29 @@ pub fn start() {
         // SAFETY: registering plain extern "C" functions with atexit and pthread_atfork.
         unsafe {
             libc::atexit(at_exit);
-            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_in_parent),
+                Some(after_fork_in_child),
+            );
         }
+        start_writer_once_hooked();
     });
+}
+
+/// Starts the writer thread once a function is hooked (it is the one place it starts).
+fn start_writer_once_hooked() {
+    if with_life(|l| l.hooked > 0 && !l.done) {
+        recorder::writer::start();
+    }
+}
+
+extern "C" fn before_fork() {
+    let _ = std::panic::catch_unwind(recorder::writer::before_fork);
+}
+
+extern "C" fn after_fork_in_parent() {
+    let _ = std::panic::catch_unwind(recorder::writer::after_fork_in_parent);
 }
 
 /// In a child created by `fork`: it is not the parent's MPI rank and must not touch the
@@ -179,6 +201,7 @@ pub fn after_dlopen() {
     guarded("dlopen", || {
         if active() {
             hook_new_objects(engine::When::FreshlyLoaded);
+            start_writer_once_hooked();
         }
     });
 }

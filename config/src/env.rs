@@ -17,3 +17,5 @@ pub const LAUNCHED: &str = "SCOPE_LAUNCHED";
 /// process that starts with another pid here descends from a profiled one (a `system()`,
 /// `popen` or fork-and-exec child) and stays inert. `scope-run` removes it from what it starts.
 pub const PROFILED: &str = "SCOPE_PROFILED";
+/// Seconds between two flushes of each rank's recorded events to disk (default 1).
+pub const FLUSH_INTERVAL: &str = "SCOPE_FLUSH_INTERVAL";

@@ -25,6 +25,8 @@ pub struct RankEnvInput<'a> {
     pub target: &'a str,
     pub verbose: bool,
     pub tmpdir: Option<&'a str>,
+    /// `SCOPE_FLUSH_INTERVAL` as scope-run found it (passed on to every rank).
+    pub flush_interval: Option<&'a str>,
 }
 
 /// `LD_PRELOAD` for the ranks: the agent first, then what was there (without a second agent).
@@ -56,6 +58,9 @@ pub fn rank_env(i: &RankEnvInput) -> Vec<(String, String)> {
     }
     if let Some(t) = i.tmpdir {
         env.push((var::TMPDIR.to_string(), t.to_string()));
+    }
+    if let Some(f) = i.flush_interval {
+        env.push((var::FLUSH_INTERVAL.to_string(), f.to_string()));
     }
     env
 }

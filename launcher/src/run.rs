@@ -149,6 +149,7 @@ fn run(a: &RunArgs) -> Result<i32> {
         ));
     }
     let tmpdir = std::env::var(scope_config::env::TMPDIR).ok();
+    let flush_interval = std::env::var(scope_config::env::FLUSH_INTERVAL).ok();
     let preload = std::env::var("LD_PRELOAD").ok();
     let env = command::rank_env(&RankEnvInput {
         agent: utf8(&agent)?,
@@ -158,6 +159,7 @@ fn run(a: &RunArgs) -> Result<i32> {
         target: utf8(&prog.binary)?,
         verbose: a.verbose,
         tmpdir: tmpdir.as_deref(),
+        flush_interval: flush_interval.as_deref(),
     });
     let launch = command::build(
         &launcher,

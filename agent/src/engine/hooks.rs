@@ -25,9 +25,11 @@ pub enum Kind {
 static PASS: [AtomicU64; MAX_HOOKS] = [const { AtomicU64::new(0) }; MAX_HOOKS];
 static LEAVE: [AtomicU64; MAX_HOOKS] = [const { AtomicU64::new(0) }; MAX_HOOKS];
 static KIND: [AtomicU8; MAX_HOOKS] = [const { AtomicU8::new(0) }; MAX_HOOKS];
-static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Id 0 is never handed out: an event's region word carries its hook id in the high half, so a
+/// complete event is never all-zero (the writer thread relies on it, see `recorder`).
+static NEXT: AtomicUsize = AtomicUsize::new(1);
 
-/// Reserves an id, or `None` when the table is full.
+/// Reserves an id (never 0), or `None` when the table is full.
 pub fn reserve() -> Option<u32> {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     if id >= MAX_HOOKS {

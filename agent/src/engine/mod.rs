@@ -267,10 +267,14 @@ const fn retired_state() -> ThreadState {
         limit: AtomicU64::new(0),
         cur: AtomicU64::new(0),
         end: AtomicU64::new(0),
-        buf: 0,
+        buf: AtomicU64::new(0),
         dropped: 0,
         thread_index: 0,
         entries: [E; thread::STACK_CAP],
+        bufs: [0; 2],
+        gen: AtomicU64::new(0),
+        handoff: AtomicU64::new(0),
+        taken: [AtomicU64::new(0), AtomicU64::new(0)],
     }
 }
 
@@ -295,12 +299,12 @@ extern "C" fn thread_exit(value: *mut libc::c_void) {
     });
 }
 
-/// Slow leave: records one event, flushing the buffer first when it is full.
+/// Slow leave: records one event, handing the buffer over first when it is full.
 fn record_slow(st: &mut ThreadState, region: u64, t_enter: u64, t_exit: u64) {
     let cur = st.cur.load(Ordering::Relaxed);
     if cur + EVENT_SIZE > st.end.load(Ordering::Relaxed) {
         let limit = st.limit.swap(0, Ordering::Relaxed);
-        crate::recorder::flush_thread(st);
+        crate::recorder::buffer_full(st);
         st.limit.store(
             limit.min(crate::recorder::active_limit()),
             Ordering::Relaxed,
@@ -311,15 +315,53 @@ fn record_slow(st: &mut ThreadState, region: u64, t_enter: u64, t_exit: u64) {
         st.dropped += 1;
         return;
     }
-    // SAFETY: `cur` lies inside this thread's event buffer with room for one event.
-    unsafe {
-        (cur as *mut Event).write(Event {
-            t_enter,
-            t_exit,
-            region,
-        })
-    };
     st.cur.store(cur + EVENT_SIZE, Ordering::Relaxed);
+    let e = cur as *mut Event;
+    // SAFETY: `cur` lies inside this thread's event buffer with room for one event, reserved
+    // above. The region word goes last (a Release store): readers on other threads take an
+    // event as complete once it is non-zero (see `thread.rs`).
+    unsafe {
+        std::ptr::addr_of_mut!((*e).t_enter).write(t_enter);
+        std::ptr::addr_of_mut!((*e).t_exit).write(t_exit);
+        (*(std::ptr::addr_of_mut!((*e).region) as *const AtomicU64))
+            .store(region, Ordering::Release);
+    }
+}
+
+/// Agent code is about to run on this thread (an MPI or `dlopen` wrapper): hooked functions
+/// it calls pass through. Returns what `resume_recording` needs.
+pub fn pause_recording() -> u64 {
+    let st = tls::current();
+    if st.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null TLS state is this thread's and stays mapped.
+    let st = unsafe { &*st };
+    if is_retired(st) {
+        return 0;
+    }
+    st.limit.swap(0, Ordering::Relaxed)
+}
+
+/// Undoes `pause_recording` (recording stays off if it was stopped meanwhile).
+pub fn resume_recording(limit: u64) {
+    let st = tls::current();
+    if limit == 0 || st.is_null() {
+        return;
+    }
+    // SAFETY: as above.
+    let st = unsafe { &*st };
+    if !is_retired(st) {
+        st.limit.store(
+            limit.min(crate::recorder::active_limit()),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// The agent's own threads: hooked functions they call always pass through, uncounted.
+pub fn never_record_on_this_thread() {
+    tls::set_current(&RETIRED as *const ThreadState as *mut ThreadState);
 }
 
 /// Records the calls still open on `st` as ending now (recording is stopping: at

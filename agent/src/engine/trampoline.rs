@@ -178,9 +178,11 @@ extern "C" fn enter_slow(frame: *mut Frame) {
         let st = unsafe { &mut *st };
         // Limit 0: recording is off, the thread is retired, or it is inside the agent's slow
         // path (a signal handler interrupted it): count the call as dropped unless recording
-        // is off or the state is the shared retired one. Otherwise the shadow stack is full.
+        // is off, the state is the shared retired one, or the call is the agent's own. Otherwise the shadow stack is full.
         if st.limit.load(Ordering::Relaxed) != 0
-            || (crate::recorder::active_limit() != 0 && !super::is_retired(st))
+            || (crate::recorder::active_limit() != 0
+                && !super::is_retired(st)
+                && !crate::lifecycle::inside_agent())
         {
             st.dropped += 1;
         }

@@ -1,24 +1,29 @@
-//! Where events go after a thread's buffer fills: the sink (the rank's file once it exists,
-//! memory before that), the registry of live threads, and the stop switch.
+//! Where events go after they leave a thread's buffer: the sink (the rank's file once it
+//! exists, memory before that), the registry of live threads, the writer thread that moves
+//! events out of the buffers, and the stop switch.
 //!
 //! Invariants:
 //! - Every event reaches exactly one of: the rank file, the pending store, or the dropped
 //!   count (which is written into the file). Nothing is silently lost.
+//! - Everything that touches HDF5 or a thread's `taken`/`handoff` runs under the file lock
+//!   (`lock_files`), taken before the sink lock, never while holding it.
 //! - The pending store (events recorded before `MPI_Init` gave the rank a file) holds at most
 //!   `PENDING_CAP` events. Past that, the events spill into a private one-rank file next to
 //!   the output; if `MPI_Init` comes later, the spilled events are copied into the rank file.
-//! - Every write to the rank file is pushed to disk before the next event is taken: a rank
-//!   that dies loses only the events still in its threads' buffers (at most `EVENT_CAP` per
-//!   thread).
+//! - Every write to the rank file is pushed to disk before the file lock is released. The
+//!   writer thread writes every full buffer as soon as it is handed over and, every flush
+//!   interval (`writer::interval`, 1 s by default), the complete events of every buffer: a rank
+//!   that dies loses at most the events of its last interval.
 //! - After `stop`, no thread records: every registered state's limit is 0.
 
 pub mod clock;
+pub mod writer;
 
-use crate::engine::thread::ThreadState;
+use crate::engine::thread::{Event, ThreadState, EVENT_CAP};
 use scope_format::{rank_file_name, ProfileReader, RankAttrs, RankWriter};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 const PENDING_CAP: usize = 1 << 20;
 
@@ -73,6 +78,35 @@ static STOPPED: AtomicBool = AtomicBool::new(false);
 /// Set in a forked child whose sink lock was held at fork time: the sink is never touched again.
 static UNUSABLE: AtomicBool = AtomicBool::new(false);
 
+/// Serialises HDF5 (the static build is not thread-safe) and the draining of buffers.
+static FILES: Mutex<()> = Mutex::new(());
+/// `pthread_self` of the thread holding `FILES`, or 0.
+static FILES_OWNER: AtomicU64 = AtomicU64::new(0);
+
+struct FilesGuard(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+impl Drop for FilesGuard {
+    fn drop(&mut self) {
+        FILES_OWNER.store(0, Ordering::Release);
+    }
+}
+
+fn self_id() -> u64 {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_self() as u64 }
+}
+
+fn lock_files() -> FilesGuard {
+    let g = FILES.lock().unwrap_or_else(|p| p.into_inner());
+    FILES_OWNER.store(self_id(), Ordering::Release);
+    FilesGuard(g)
+}
+
+/// True when this thread holds the file lock (then it must not wait for the writer).
+fn holds_files() -> bool {
+    FILES_OWNER.load(Ordering::Acquire) == self_id()
+}
+
 fn with_sink<R>(f: impl FnOnce(&mut Sink) -> R) -> R {
     let mut g = SINK.lock().unwrap_or_else(|p| p.into_inner());
     f(g.get_or_insert_with(Sink::default))
@@ -108,7 +142,11 @@ pub fn register_thread(st: &ThreadState) -> bool {
 
 /// A thread is exiting: keep its events, forget the state.
 pub fn retire_thread(st: &ThreadState) {
-    flush_thread(st);
+    if UNUSABLE.load(Ordering::Relaxed) || holds_files() {
+        return;
+    }
+    let _files = lock_files();
+    drain_thread(st);
     let addr = st as *const ThreadState as usize;
     with_sink(|s| {
         s.threads.retain(|&t| t != addr);
@@ -116,13 +154,104 @@ pub fn retire_thread(st: &ThreadState) {
     });
 }
 
-/// Moves a thread's buffered events into the sink and empties its buffer.
+/// A thread's buffer is full (its slow path, recording paused on it). With the writer thread
+/// running, hand the buffer over and switch to the other one, waiting first if the writer has
+/// not taken the previous one yet; otherwise write it here. If neither is possible (this
+/// thread holds the file lock), the buffer stays full and the caller drops the event.
+pub fn buffer_full(st: &ThreadState) {
+    if UNUSABLE.load(Ordering::Relaxed) {
+        st.reset_buffer();
+        return;
+    }
+    if holds_files() {
+        return;
+    }
+    if writer::running() {
+        while st.handoff.load(Ordering::Acquire) != 0 && writer::running() {
+            writer::wake();
+            writer::nap();
+        }
+        if st.handoff.load(Ordering::Acquire) == 0 {
+            st.handoff
+                .store(st.buf.load(Ordering::Relaxed), Ordering::Release);
+            st.switch_buffers();
+            writer::wake();
+            return;
+        }
+    }
+    flush_thread(st);
+}
+
+/// Writes a thread's buffered events and empties its buffers. Called by the owning thread, or
+/// for any thread once recording has stopped.
 pub fn flush_thread(st: &ThreadState) {
     if UNUSABLE.load(Ordering::Relaxed) {
         st.reset_buffer();
         return;
     }
-    let events = st.events();
+    if holds_files() {
+        return;
+    }
+    let _files = lock_files();
+    drain_thread(st);
+    st.reset_buffer();
+}
+
+/// Writer thread: every handed-over buffer and, when `all`, the complete events of every
+/// buffer being filled.
+fn drain_all(all: bool) {
+    if UNUSABLE.load(Ordering::Relaxed) {
+        return;
+    }
+    let _files = lock_files();
+    let threads = with_sink(|s| s.threads.clone());
+    for &t in &threads {
+        // SAFETY: registered states stay mapped (they are never unmapped), and a state leaves
+        // the registry only under the file lock, which is held here.
+        let st = unsafe { &*(t as *const ThreadState) };
+        drain_handoff(st);
+        if all {
+            drain_filling(st);
+        }
+    }
+}
+
+/// Under the file lock: a thread's handed-over buffer, then its buffer being filled.
+fn drain_thread(st: &ThreadState) {
+    drain_handoff(st);
+    drain_filling(st);
+}
+
+/// Under the file lock: writes the rest of a handed-over buffer and gives it back empty.
+fn drain_handoff(st: &ThreadState) {
+    let base = st.handoff.load(Ordering::Acquire);
+    if base == 0 {
+        return;
+    }
+    let from = st.taken[st.index_of(base)].load(Ordering::Acquire) as usize;
+    move_to_sink(st, st.complete_events(base, from, EVENT_CAP));
+    st.clear(base, EVENT_CAP);
+    st.handoff.store(0, Ordering::Release);
+}
+
+/// Under the file lock: writes the complete events of the buffer being filled that are not
+/// written yet; they stay in the buffer (counted in `taken`) until it is emptied.
+fn drain_filling(st: &ThreadState) {
+    let Some((base, cur)) = st.snapshot() else {
+        return;
+    };
+    let taken = &st.taken[st.index_of(base)];
+    let from = taken.load(Ordering::Acquire) as usize;
+    let events = st.complete_events(base, from, ThreadState::slots(base, cur));
+    if events.is_empty() {
+        return;
+    }
+    taken.store((from + events.len()) as u64, Ordering::Release);
+    move_to_sink(st, events);
+}
+
+/// Under the file lock: converts events to nanoseconds by region and hands them to the sink.
+fn move_to_sink(st: &ThreadState, events: &[Event]) {
     if events.is_empty() {
         return;
     }
@@ -156,7 +285,6 @@ pub fn flush_thread(st: &ThreadState) {
             c.thread.push(tid);
         }
     }
-    st.reset_buffer();
     with_sink(|s| s.accept(batch));
 }
 
@@ -261,6 +389,7 @@ fn rank_attrs(rank: u32) -> RankAttrs {
 /// Opens the rank's file and moves into it the pending events and, if the process spilled
 /// before MPI gave it a rank, the spilled ones.
 pub fn open_rank_file(path: &Path, rank: u32) -> Result<(), String> {
+    let _files = lock_files();
     let spilled = with_sink(|s| {
         let dir = s.spilled.take()?;
         let w = s.writer.take()?;
@@ -309,6 +438,7 @@ fn copy_spill(file: &Path) -> Result<(), String> {
 /// Stops recording everywhere and moves every thread's events into the sink.
 pub fn stop_and_flush_all() {
     STOPPED.store(true, Ordering::Relaxed);
+    writer::stop();
     let threads = with_sink(|s| s.threads.clone());
     for &t in &threads {
         // SAFETY: registered states stay mapped until retired, and retiring takes the sink
@@ -328,6 +458,7 @@ pub fn stop_and_flush_all() {
 
 /// Writes the dropped count and closes the rank file. Returns events written.
 pub fn close_rank_file() -> Result<u64, String> {
+    let _files = lock_files();
     with_sink(|s| {
         let dropped = s.dropped + s.pending_events as u64;
         let written = s.events_written;
@@ -351,6 +482,11 @@ pub fn has_rank_file() -> bool {
 /// threads, and empty this thread's buffer (the parent's events). False if the sink lock was
 /// held at fork time (then nothing is touched).
 pub fn forget_parent_after_fork() -> bool {
+    writer::forget_after_fork();
+    FILES_OWNER.store(0, Ordering::Release);
+    let Ok(_files) = FILES.try_lock() else {
+        return false;
+    };
     let Ok(mut g) = SINK.try_lock() else {
         return false;
     };
@@ -368,7 +504,10 @@ pub fn forget_parent_after_fork() -> bool {
     s.threads.retain(|&t| t == me);
     if me != 0 {
         // SAFETY: this thread's own state, registered by `thread_start`.
-        unsafe { &*(me as *const ThreadState) }.reset_buffer();
+        let st = unsafe { &*(me as *const ThreadState) };
+        let handed = st.handoff.swap(0, Ordering::AcqRel);
+        st.clear(handed, EVENT_CAP);
+        st.reset_buffer();
     }
     true
 }

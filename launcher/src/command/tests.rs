@@ -13,6 +13,7 @@ fn env() -> Vec<(String, String)> {
         target: "/w/solver",
         verbose: false,
         tmpdir: None,
+        flush_interval: None,
     })
 }
 
@@ -48,6 +49,7 @@ fn rank_env_contents() {
         target: "/t",
         verbose: true,
         tmpdir: Some("/tmp/x"),
+        flush_interval: None,
     });
     let want = [
         ("LD_PRELOAD", "/a.so:/p.so"),
