@@ -1,14 +1,26 @@
 //! A run that ends before the merge (ranks exit without `MPI_Finalize`, or one segfaults and the
 //! launcher kills the rest): `scope-run` merges what the ranks flushed, marks the file
-//! incomplete, and still exits with the program's status. A rank keeps every event it flushed
-//! (its full 65536-event buffers) and, if its exit handlers run, the rest too.
+//! incomplete, and still exits with the program's status. A rank keeps every event it flushed:
+//! each full 65536-event buffer, and every flush interval (`SCOPE_FLUSH_INTERVAL`) whatever it
+//! recorded since; if its exit handlers run, the rest too.
 
-use scope_tests::{fixture, run_scope_run, Flavor, Profile, WorkDir};
+use scope_tests::{fixture, Flavor, Profile, WorkDir};
 use std::ffi::OsString;
 
 const CONFIG: &str = "[[regions]]\nsymbol = \"work\"\n";
 
+/// A flush interval long past any test: only full buffers reach the disk.
+const NEVER: &str = "1000";
+
 fn run(flavor: Flavor, mode: &str) -> (WorkDir, scope_tests::Output, std::path::PathBuf) {
+    run_flushing(flavor, mode, NEVER)
+}
+
+fn run_flushing(
+    flavor: Flavor,
+    mode: &str,
+    interval: &str,
+) -> (WorkDir, scope_tests::Output, std::path::PathBuf) {
     let wd = WorkDir::new(&format!("salvage_{mode}_{}", flavor.suffix()));
     let cfg = wd.write("cfg/scope.toml", CONFIG);
     let out = wd.subdir("out").join("profiling_data.h5");
@@ -24,7 +36,12 @@ fn run(flavor: Flavor, mode: &str) -> (WorkDir, scope_tests::Output, std::path::
         ])
         .chain([prog.into_os_string(), mode.into()])
         .collect();
-    let o = run_scope_run(&wd, &args);
+    let o = scope_tests::mpi::run_plain(
+        scope_tests::Cmd::new(scope_tests::paths::scope_run())
+            .cwd(wd.subdir("run"))
+            .args(&args)
+            .env("SCOPE_FLUSH_INTERVAL", interval),
+    );
     (wd, o, out)
 }
 
@@ -87,7 +104,7 @@ fn ranks_exiting_without_finalize_are_salvaged_mpich() {
 }
 
 #[test]
-fn a_segfaulting_rank_keeps_what_every_rank_flushed() {
+fn a_segfaulting_rank_keeps_its_full_buffers() {
     let (_wd, o, out) = run(Flavor::OpenMpi, "segv");
     assert_eq!(
         o.code(),
@@ -96,18 +113,36 @@ fn a_segfaulting_rank_keeps_what_every_rank_flushed() {
     );
     let p = Profile::open(&out);
     assert_rank_groups(&p, 4);
-    // Each rank flushed its first full 65536-event buffer before the barrier; the rest of its
-    // calls were still in memory when it was killed.
+    // No interval flush in this run: each rank wrote its first full 65536-event buffer; the
+    // rest of its calls were still in memory when it was killed.
     p.assert_exact_counts(&[("work", 65536)]);
     assert!(!p.attrs.complete);
 }
 
 #[test]
-fn sigterm_to_scope_run_reaches_the_ranks_and_their_flushed_data_is_salvaged() {
+fn a_segfaulting_rank_keeps_everything_older_than_the_flush_interval() {
+    let (_wd, o, out) = run_flushing(Flavor::OpenMpi, "segv", "0.2");
+    assert_eq!(o.code(), 128 + 11, "{o}");
+    let p = Profile::open(&out);
+    assert_rank_groups(&p, 4);
+    // Rank 2 crashes 1 s after the last call, five intervals: every rank's calls are on disk.
+    p.assert_exact_counts(&[("work", 70000)]);
+    assert!(!p.attrs.complete);
+}
+
+/// Who gets the signal once every rank waits past its last call.
+enum Victim {
+    ScopeRun(i32),
+    RankZero(i32),
+}
+
+/// Runs `mpi_dies wait` with a 0.2 s flush interval, waits until every rank has spent a second
+/// past its last call, sends the signal, and returns scope-run's status, stderr and profile.
+fn signal_run(name: &str, victim: Victim) -> (Option<i32>, String, Profile) {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
     let _lock = scope_tests::mpi::run_lock();
-    let wd = WorkDir::new("salvage_sigterm_openmpi");
+    let wd = WorkDir::new(name);
     let cfg = wd.write("cfg/scope.toml", CONFIG);
     let out = wd.subdir("out").join("profiling_data.h5");
     let marker = wd.subdir("mark").join("flushed");
@@ -122,6 +157,7 @@ fn sigterm_to_scope_run_reaches_the_ranks_and_their_flushed_data_is_salvaged() {
         .arg("wait")
         .arg(&marker)
         .current_dir(wd.subdir("run"))
+        .env("SCOPE_FLUSH_INTERVAL", "0.2")
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
@@ -132,7 +168,7 @@ fn sigterm_to_scope_run_reaches_the_ranks_and_their_flushed_data_is_salvaged() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start scope-run");
-    // Every rank has flushed once it is past the barrier, which is when rank 0 writes the marker.
+    // Rank 0 writes the marker after the barrier that follows every rank's last call.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !marker.exists() {
         if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
@@ -144,23 +180,54 @@ fn sigterm_to_scope_run_reaches_the_ranks_and_their_flushed_data_is_salvaged() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SAFETY: kill(2) of the child this test started.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    // Five flush intervals.
+    std::thread::sleep(Duration::from_secs(1));
+    let (pid, sig) = match victim {
+        Victim::ScopeRun(sig) => (child.id() as i32, sig),
+        Victim::RankZero(sig) => {
+            let text = std::fs::read_to_string(&marker).unwrap();
+            (text.trim().parse::<i32>().expect("rank 0's pid"), sig)
+        }
+    };
+    // SAFETY: kill(2) of a process this test started.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("scope-run did not end after SIGTERM");
+            panic!("scope-run did not end after the signal");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let o = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_ne!(o.status.code(), Some(0), "the run was killed: {err}");
-    assert!(err.contains("salvaged 4 rank(s)"), "{err}");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
     let p = Profile::open(&out);
+    drop(wd);
+    (o.status.code(), err, p)
+}
+
+#[test]
+fn sigterm_to_scope_run_reaches_the_ranks_and_their_flushed_data_is_salvaged() {
+    let (code, err, p) = signal_run("salvage_sigterm_openmpi", Victim::ScopeRun(libc::SIGTERM));
+    assert_ne!(code, Some(0), "the run was killed: {err}");
+    assert!(err.contains("salvaged 4 rank(s)"), "{err}");
     assert_rank_groups(&p, 4);
-    // Killed by the launcher: no exit handlers ran, so each rank has exactly what it flushed.
-    p.assert_exact_counts(&[("work", 65536)]);
+    // Killed by the launcher, no exit handlers ran: every call older than a flush interval is
+    // on disk, and all of them are.
+    p.assert_exact_counts(&[("work", 70000)]);
+    assert!(!p.attrs.complete);
+}
+
+#[test]
+fn a_rank_killed_with_sigkill_keeps_everything_older_than_the_flush_interval() {
+    let (code, err, p) = signal_run("salvage_sigkill_openmpi", Victim::RankZero(libc::SIGKILL));
+    assert_ne!(code, Some(0), "a rank was killed: {err}");
+    assert!(err.contains("salvaged 4 rank(s)"), "{err}");
+    assert!(
+        err.contains("did not finish"),
+        "the unfinished ranks are named: {err}"
+    );
+    assert_rank_groups(&p, 4);
+    p.assert_exact_counts(&[("work", 70000)]);
     assert!(!p.attrs.complete);
 }
