@@ -70,7 +70,6 @@ fn cxx_exceptions_through_distinct_hooked_frames() {
 }
 
 #[test]
-#[ignore = "fixture flaw: at -O2 gcc removes the recursion of `thrower` (one real call, the fixture expects n+1); -O0 is exact"]
 fn cxx_exceptions_through_recursive_hooked_frames() {
     check_exact("ret_cxx_exc", |c| c);
 }
