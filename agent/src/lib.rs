@@ -3,7 +3,8 @@
 //!
 //! Every symbol the agent exports is in this file: the MPI entry points it interposes (C
 //! `MPI_*` and the `PMPI_*` names that Fortran bindings call), `dlopen`/`dlclose` (to hook
-//! libraries loaded later), and nothing else. `unsafe` is
+//! libraries loaded later), `backtrace` (which must see real return addresses), and nothing
+//! else. `unsafe` is
 //! confined to `engine/` (code patching, stubs, trampolines, TLS), `mpi/` (calling MPI through
 //! `dlsym`), `loaded.rs` (`dl_iterate_phdr`, `dlopen`), `resolve.rs` (`dladdr`, IFUNC resolvers),
 //! and the libc calls of `log`, `output` and `recorder`. No panic crosses an `extern "C"` boundary.
@@ -101,6 +102,28 @@ pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut std::f
         set_errno(saved);
     }
     handle
+}
+
+type BacktraceFn = unsafe extern "C" fn(*mut *mut std::ffi::c_void, c_int) -> c_int;
+
+/// # Safety
+/// Called by the program as `backtrace`, with its arguments. Hooked frames hold a stub's
+/// address as their return address, which the unwinder cannot walk past: the real ones are put
+/// back for the walk and the stubs' afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn backtrace(buffer: *mut *mut std::ffi::c_void, size: c_int) -> c_int {
+    let real = next_symbol(c"backtrace");
+    if real.is_null() {
+        return 0;
+    }
+    // SAFETY: the next `backtrace` in the lookup order is libc's, with this signature.
+    let real: BacktraceFn =
+        unsafe { std::mem::transmute::<*mut std::ffi::c_void, BacktraceFn>(real) };
+    engine::show_real_returns();
+    // SAFETY: forwarded as received.
+    let n = unsafe { real(buffer, size) };
+    engine::hide_real_returns();
+    n
 }
 
 /// # Safety

@@ -124,7 +124,6 @@ fn fortran_stop_inside_a_hooked_procedure_still_writes_the_output() {
 }
 
 #[test]
-#[ignore = "engine bug: backtrace() called under hooked frames stops at the first stub (return addresses not restored for backtrace)"]
 fn backtrace_through_hooked_frames() {
     check_exact("ret_backtrace", |c| c);
 }

@@ -359,6 +359,32 @@ pub fn resume_recording(limit: u64) {
     }
 }
 
+/// Before a stack walk on this thread (`backtrace`): open frames get their real return
+/// addresses back.
+pub fn show_real_returns() {
+    if let Some(st) = own_state() {
+        unwind::restore_returns(st);
+    }
+}
+
+/// After the walk: the open frames return through their stubs again.
+pub fn hide_real_returns() {
+    if let Some(st) = own_state() {
+        unwind::rehook_all(st);
+    }
+}
+
+/// This thread's own recording state, if it has one.
+fn own_state() -> Option<&'static ThreadState> {
+    let st = tls::current();
+    if st.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null TLS state is this thread's and stays mapped (states are never freed).
+    let st = unsafe { &*st };
+    (!is_retired(st)).then_some(st)
+}
+
 /// The agent's own threads: hooked functions they call always pass through, uncounted.
 pub fn never_record_on_this_thread() {
     tls::set_current(&RETIRED as *const ThreadState as *mut ThreadState);

@@ -34,6 +34,22 @@ pub fn restore_returns(st: &ThreadState) {
     }
 }
 
+/// Routes every open frame through its stub again (after `restore_returns`, once the walk
+/// that needed the real addresses is over and every frame is still live).
+pub fn rehook_all(st: &ThreadState) {
+    for e in st.open_entries() {
+        let leave = hooks::leave_address(hook_of(e.region));
+        let slot = e.slot as *mut u64;
+        // SAFETY: as in `restore_returns`; written only when it holds the real return address
+        // put there.
+        unsafe {
+            if slot.read() == e.ret {
+                slot.write(leave);
+            }
+        }
+    }
+}
+
 /// At a catch whose frame has `catch_rsp`: the frames below it were unwound by the exception
 /// and are recorded as ending now (the catch is the first moment the agent sees them gone, so
 /// their end time is an upper bound); the frames above it are live and go through their stubs
