@@ -275,6 +275,7 @@ const fn retired_state() -> ThreadState {
         gen: AtomicU64::new(0),
         handoff: AtomicU64::new(0),
         taken: [AtomicU64::new(0), AtomicU64::new(0)],
+        exit_passes: 0,
     }
 }
 
@@ -283,11 +284,28 @@ fn is_retired(st: &ThreadState) -> bool {
     std::ptr::eq(st, &RETIRED)
 }
 
+/// glibc runs pthread key destructors in up to this many rounds while values are set.
+const DESTRUCTOR_ROUNDS: u64 = 4; // PTHREAD_DESTRUCTOR_ITERATIONS
+
+/// The agent's pthread key destructor. Other keys' destructors (created after ours, so run
+/// after it in a round) may still call hooked functions: the first rounds only set the key
+/// again, which makes glibc run another round, and the state is retired in the last one.
 extern "C" fn thread_exit(value: *mut libc::c_void) {
     let _ = std::panic::catch_unwind(|| {
         let st = value as *mut ThreadState;
         if st.is_null() {
             return;
+        }
+        // SAFETY: the state was installed by `thread_start` for this thread, which owns it.
+        let passes = unsafe { &mut (*st).exit_passes };
+        if *passes + 1 < DESTRUCTOR_ROUNDS {
+            if let Some(key) = EXIT_KEY.get() {
+                *passes += 1;
+                // SAFETY: our key, set again to the same state for the next round.
+                if unsafe { libc::pthread_setspecific(*key, value) } == 0 {
+                    return;
+                }
+            }
         }
         // Later destructors of this thread may still call hooked functions: they pass through.
         tls::set_current(&RETIRED as *const ThreadState as *mut ThreadState);

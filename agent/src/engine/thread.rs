@@ -77,6 +77,8 @@ pub struct ThreadState {
     pub handoff: AtomicU64,
     /// Per buffer: events already moved to the sink (only under the recorder's file lock).
     pub taken: [AtomicU64; 2],
+    /// Rounds of pthread key destructors this thread's exit has deferred (see `thread_exit`).
+    pub exit_passes: u64,
 }
 
 const _: () = {
