@@ -108,7 +108,6 @@ fn signal_handler_makes_the_threads_first_hooked_call() {
 }
 
 #[test]
-#[ignore = "engine gap: hooked calls made by a signal handler that interrupts the agent's slow path pass through unrecorded (they are now counted in dropped_events; the test wants them recorded)"]
 fn timer_signals_interrupting_hooked_calls_lose_nothing() {
     check_exact("sig_nested", |c| c.arg("nested").arg("timer"));
     check_exact("sig_nested", |c| c.arg("altstack").arg("timer"));

@@ -275,6 +275,7 @@ const fn retired_state() -> ThreadState {
         gen: AtomicU64::new(0),
         handoff: AtomicU64::new(0),
         taken: [AtomicU64::new(0), AtomicU64::new(0)],
+        handing: AtomicU64::new(0),
         exit_passes: 0,
     }
 }
@@ -317,12 +318,12 @@ extern "C" fn thread_exit(value: *mut libc::c_void) {
     });
 }
 
-/// Slow leave: records one event, handing the buffer over first when it is full.
+/// Slow leave: records one event, handing the buffer over (or writing it) first when it is full.
 fn record_slow(st: &mut ThreadState, region: u64, t_enter: u64, t_exit: u64) {
-    let cur = st.cur.load(Ordering::Relaxed);
-    if cur + EVENT_SIZE > st.end.load(Ordering::Relaxed) {
+    if st.is_full() && !crate::recorder::hand_over(st) {
+        // Written on this thread: recording pauses on it while the agent's code runs.
         let limit = st.limit.swap(0, Ordering::Relaxed);
-        crate::recorder::buffer_full(st);
+        crate::recorder::flush_thread(st);
         st.limit.store(
             limit.min(crate::recorder::active_limit()),
             Ordering::Relaxed,

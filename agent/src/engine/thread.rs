@@ -77,6 +77,9 @@ pub struct ThreadState {
     pub handoff: AtomicU64,
     /// Per buffer: events already moved to the sink (only under the recorder's file lock).
     pub taken: [AtomicU64; 2],
+    /// Non-zero while the owner switches buffers in `recorder::hand_over` (a signal handler
+    /// that finds its buffer full meanwhile drops its event instead of interfering).
+    pub handing: AtomicU64,
     /// Rounds of pthread key destructors this thread's exit has deferred (see `thread_exit`).
     pub exit_passes: u64,
 }
@@ -161,6 +164,11 @@ impl ThreadState {
         // SAFETY: `base` is one of this state's buffers; `slots <= EVENT_CAP`.
         unsafe { std::ptr::write_bytes(base as *mut Event, 0, slots.min(EVENT_CAP)) };
         self.taken[self.index_of(base)].store(0, Ordering::Release);
+    }
+
+    /// No room for one more event in the buffer being filled.
+    pub fn is_full(&self) -> bool {
+        self.cur.load(Ordering::Relaxed) + EVENT_SIZE > self.end.load(Ordering::Relaxed)
     }
 
     /// Owner only (or recording stopped): empties the buffer being filled.

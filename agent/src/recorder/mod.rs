@@ -154,32 +154,42 @@ pub fn retire_thread(st: &ThreadState) {
     });
 }
 
-/// A thread's buffer is full (its slow path, recording paused on it). With the writer thread
-/// running, hand the buffer over and switch to the other one, waiting first if the writer has
-/// not taken the previous one yet; otherwise write it here. If neither is possible (this
-/// thread holds the file lock), the buffer stays full and the caller drops the event.
-pub fn buffer_full(st: &ThreadState) {
-    if UNUSABLE.load(Ordering::Relaxed) {
-        st.reset_buffer();
-        return;
+/// A thread's buffer is full (its slow path): with the writer thread running, hand the buffer
+/// over and switch to the other one, waiting first if the writer has not taken the previous
+/// one yet. Recording stays on meanwhile: a signal handler that runs during the wait records
+/// (and may hand over itself; the wait then ends with a buffer that is no longer full).
+/// Returns false when the caller must write the buffer itself (no writer thread, or this
+/// thread holds the file lock: then the buffer stays full and the event is dropped).
+/// Lock-free and allocation-free; its only system calls are `futex` and `nanosleep`.
+pub fn hand_over(st: &ThreadState) -> bool {
+    if UNUSABLE.load(Ordering::Relaxed) || holds_files() || !writer::running() {
+        return false;
     }
-    if holds_files() {
-        return;
-    }
-    if writer::running() {
-        while st.handoff.load(Ordering::Acquire) != 0 && writer::running() {
+    loop {
+        if !st.is_full() {
+            return true;
+        }
+        if st.handoff.load(Ordering::Acquire) != 0 {
+            if !writer::running() {
+                return false;
+            }
             writer::wake();
             writer::nap();
+            continue;
         }
-        if st.handoff.load(Ordering::Acquire) == 0 {
-            st.handoff
-                .store(st.buf.load(Ordering::Relaxed), Ordering::Release);
+        if st.handing.swap(1, Ordering::Relaxed) != 0 {
+            // A signal handler interrupted this thread's own switch: leave it alone.
+            return true;
+        }
+        if st.is_full() && st.handoff.load(Ordering::Acquire) == 0 {
+            let full = st.buf.load(Ordering::Relaxed);
             st.switch_buffers();
+            st.handoff.store(full, Ordering::Release);
             writer::wake();
-            return;
         }
+        st.handing.store(0, Ordering::Relaxed);
+        return true;
     }
-    flush_thread(st);
 }
 
 /// Writes a thread's buffered events and empties its buffers. Called by the owning thread, or

@@ -7,7 +7,7 @@
 //! - At most one writer thread runs; it never records (its calls to hooked functions pass
 //!   through) and blocks every signal, so the program's handlers never run on it.
 //! - A program thread wakes it with one atomic swap and, at most once per handed-over buffer,
-//!   one `futex` wake: no lock, no allocation.
+//!   one raw `futex` system call: no lock, no allocation, no libc function.
 //! - `stop` returns only after the thread has finished its last round; a forked child has no
 //!   writer thread (`forget_after_fork`), and its recorder flushes on the calling thread.
 //! - The `pthread_atfork` prepare hook waits until the thread is between rounds, so a fork
@@ -86,19 +86,62 @@ pub fn stop() {
 }
 
 /// Tells the writer there is work. Lock-free and allocation-free (callable from the slow
-/// path of any thread, inside a signal handler too).
+/// path of any thread, inside a signal handler too); a raw system call, so no hooked libc
+/// function is involved.
 pub fn wake() {
     if WAKE.swap(1, Ordering::AcqRel) == 0 {
-        // SAFETY: FUTEX_WAKE on a valid, aligned static u32.
+        // SAFETY: FUTEX_WAKE on a valid, aligned static u32; touches no memory of ours.
         unsafe {
-            libc::syscall(
+            raw_syscall(
                 libc::SYS_futex,
-                WAKE.as_ptr(),
-                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                WAKE.as_ptr() as usize,
+                (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
                 1,
+                0,
             )
         };
     }
+}
+
+/// Sleeps 20 µs on a program thread waiting for the writer (a raw system call, as in `wake`).
+pub fn nap() {
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 20_000,
+    };
+    // SAFETY: nanosleep with a valid timespec and no remainder pointer.
+    unsafe {
+        raw_syscall(
+            libc::SYS_nanosleep,
+            &ts as *const libc::timespec as usize,
+            0,
+            0,
+            0,
+        )
+    };
+}
+
+/// A system call without libc (whose wrappers the program may have hooked).
+///
+/// # Safety
+/// The arguments must be valid for system call `n`.
+unsafe fn raw_syscall(n: libc::c_long, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the x86-64 Linux system call convention; rcx and r11 are clobbered by `syscall`.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") n as isize => ret,
+            in("rdi") a1,
+            in("rsi") a2,
+            in("rdx") a3,
+            in("r10") a4,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        )
+    };
+    ret
 }
 
 fn wait(timeout: Duration) {
@@ -117,16 +160,6 @@ fn wait(timeout: Duration) {
             &ts as *const libc::timespec,
         )
     };
-}
-
-/// Sleeps a little on a program thread waiting for the writer (async-signal-safe).
-pub fn nap() {
-    let ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 20_000,
-    };
-    // SAFETY: valid timespec; the remainder pointer may be null.
-    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
 }
 
 fn run(every: Duration) {
