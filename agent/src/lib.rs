@@ -2,7 +2,8 @@
 //! functions named in the TOML config and writes one HDF5 file for the whole run.
 //!
 //! Every symbol the agent exports is in this file: the MPI entry points it interposes (C
-//! `MPI_*` and the `PMPI_*` names that Fortran bindings call), `dlopen`/`dlclose` (to hook
+//! `MPI_*` and the `PMPI_*` names that Fortran bindings call: init, finalize and abort),
+//! `dlopen`/`dlclose` (to hook
 //! libraries loaded later), `backtrace` (which must see real return addresses), and nothing
 //! else. `unsafe` is
 //! confined to `engine/` (code patching, stubs, trampolines, TLS), `mpi/` (calling MPI through
@@ -212,4 +213,30 @@ pub unsafe extern "C" fn MPI_Finalize() -> c_int {
 pub unsafe extern "C" fn PMPI_Finalize() -> c_int {
     // SAFETY: no arguments.
     unsafe { finalize() }
+}
+
+unsafe fn abort(comm: usize, code: c_int) -> c_int {
+    lifecycle::before_mpi_abort();
+    let Some(real) = mpi::real_abort() else {
+        return missing_mpi("PMPI_Abort");
+    };
+    // SAFETY: forwarded as received (a communicator handle: an int in MPICH's ABI, a pointer
+    // in Open MPI's, passed on in the same register either way).
+    unsafe { real(comm, code) }
+}
+
+/// # Safety
+/// Called by the program as `MPI_Abort`, with its arguments.
+#[no_mangle]
+pub unsafe extern "C" fn MPI_Abort(comm: usize, code: c_int) -> c_int {
+    // SAFETY: forwarded as received.
+    unsafe { abort(comm, code) }
+}
+
+/// # Safety
+/// As `MPI_Abort`.
+#[no_mangle]
+pub unsafe extern "C" fn PMPI_Abort(comm: usize, code: c_int) -> c_int {
+    // SAFETY: forwarded as received.
+    unsafe { abort(comm, code) }
 }

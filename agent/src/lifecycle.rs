@@ -317,6 +317,29 @@ pub fn before_mpi_finalize() {
     });
 }
 
+/// Before the real `MPI_Abort`, which kills every rank: this rank stops recording (its open
+/// frames end now), writes everything and closes its file for `scope-run` to salvage.
+pub fn before_mpi_abort() {
+    guarded("MPI_Abort", || {
+        if !active() || with_life(|l| l.mpi.is_none()) {
+            return;
+        }
+        recorder::stop_and_flush_all();
+        if recorder::has_rank_file() {
+            let _ = recorder::close_rank_file();
+        }
+        let dir = with_life(|l| {
+            l.done = true;
+            l.dir.clone()
+        })
+        .unwrap_or_default();
+        log::error(&format!(
+            "MPI_Abort called; this rank's data stays in {}",
+            dir.display()
+        ));
+    });
+}
+
 /// Rank 0: merges the per-rank files of `dir` into the output and removes them.
 fn merge_dir(dir: &std::path::Path, size: u32, out: &std::path::Path) {
     let target = output::free_output_name(out);

@@ -21,8 +21,17 @@ fn run_flushing(
     mode: &str,
     interval: &str,
 ) -> (WorkDir, scope_tests::Output, std::path::PathBuf) {
+    run_with(flavor, mode, interval, CONFIG)
+}
+
+fn run_with(
+    flavor: Flavor,
+    mode: &str,
+    interval: &str,
+    config: &str,
+) -> (WorkDir, scope_tests::Output, std::path::PathBuf) {
     let wd = WorkDir::new(&format!("salvage_{mode}_{}", flavor.suffix()));
-    let cfg = wd.write("cfg/scope.toml", CONFIG);
+    let cfg = wd.write("cfg/scope.toml", config);
     let out = wd.subdir("out").join("profiling_data.h5");
     let prog = fixture(&flavor.fixture("mpi_dies")).path;
     let args: Vec<OsString> = ["-n", "4", "-c"]
@@ -128,6 +137,40 @@ fn a_segfaulting_rank_keeps_everything_older_than_the_flush_interval() {
     // Rank 2 crashes 1 s after the last call, five intervals: every rank's calls are on disk.
     p.assert_exact_counts(&[("work", 70000)]);
     assert!(!p.attrs.complete);
+}
+
+fn mpi_abort_inside_a_hooked_function(flavor: Flavor) {
+    let config = format!("{CONFIG}[[regions]]\nsymbol = \"fail\"\n");
+    let (_wd, o, out) = run_with(flavor, "abort", NEVER, &config);
+    assert_ne!(o.code(), 0, "MPI_Abort(5) fails the run: {o}");
+    assert!(o.stderr.contains("MPI_Abort called"), "{o}");
+    assert!(o.stderr.contains("salvaged 4 rank(s)"), "{o}");
+    let p = Profile::open(&out);
+    assert_rank_groups(&p, 4);
+    let counts = p.counts();
+    // The aborting rank wrote everything before the real MPI_Abort, `fail` (still open) included.
+    assert_eq!(counts["work"][&1], 70000, "{p}");
+    assert_eq!(counts["fail"].get(&1), Some(&1), "{p}");
+    // The others were killed with only their full buffers on disk (no interval flush here).
+    for r in [0, 2, 3] {
+        assert_eq!(counts["work"][&r], 65536, "rank {r}\n{p}");
+        assert_eq!(
+            counts["fail"].get(&r).copied().unwrap_or(0),
+            0,
+            "rank {r}\n{p}"
+        );
+    }
+    assert!(!p.attrs.complete);
+}
+
+#[test]
+fn mpi_abort_inside_a_hooked_function_open_mpi() {
+    mpi_abort_inside_a_hooked_function(Flavor::OpenMpi);
+}
+
+#[test]
+fn mpi_abort_inside_a_hooked_function_mpich() {
+    mpi_abort_inside_a_hooked_function(Flavor::Mpich);
 }
 
 /// Who gets the signal once every rank waits past its last call.

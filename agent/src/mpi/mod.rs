@@ -11,6 +11,7 @@ pub type InitFn = unsafe extern "C" fn(*mut c_int, *mut *mut *mut c_char) -> c_i
 pub type InitThreadFn =
     unsafe extern "C" fn(*mut c_int, *mut *mut *mut c_char, c_int, *mut c_int) -> c_int;
 pub type FinalizeFn = unsafe extern "C" fn() -> c_int;
+pub type AbortFn = unsafe extern "C" fn(usize, c_int) -> c_int;
 type FlagFn = unsafe extern "C" fn(*mut c_int) -> c_int;
 type CommIntFn = unsafe extern "C" fn(usize, *mut c_int) -> c_int;
 type CommDupFn = unsafe extern "C" fn(usize, *mut u64) -> c_int;
@@ -37,6 +38,11 @@ pub fn real_init_thread() -> Option<InitThreadFn> {
 pub fn real_finalize() -> Option<FinalizeFn> {
     // SAFETY: as above for PMPI_Finalize.
     find::real("PMPI_Finalize").map(|p| unsafe { std::mem::transmute::<usize, FinalizeFn>(p) })
+}
+
+pub fn real_abort() -> Option<AbortFn> {
+    // SAFETY: as above for PMPI_Abort (the communicator travels as a register-sized handle).
+    find::real("PMPI_Abort").map(|p| unsafe { std::mem::transmute::<usize, AbortFn>(p) })
 }
 
 /// The agent's own communicator and the calls it needs.
