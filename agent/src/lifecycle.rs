@@ -294,7 +294,7 @@ pub fn before_mpi_finalize() {
         };
         recorder::stop_and_flush_all();
         if recorder::has_rank_file() {
-            if let Err(e) = recorder::close_rank_file() {
+            if let Err(e) = recorder::close_rank_file(true) {
                 log::error(&format!("closing my rank file: {e}"));
             }
         }
@@ -326,7 +326,7 @@ pub fn before_mpi_abort() {
         }
         recorder::stop_and_flush_all();
         if recorder::has_rank_file() {
-            let _ = recorder::close_rank_file();
+            let _ = recorder::close_rank_file(false);
         }
         let dir = with_life(|l| {
             l.done = true;
@@ -383,7 +383,7 @@ extern "C" fn at_exit() {
         if has_mpi {
             // Exit without MPI_Finalize: keep what this rank recorded for salvage.
             if recorder::has_rank_file() {
-                let _ = recorder::close_rank_file();
+                let _ = recorder::close_rank_file(false);
             }
             let dir = with_life(|l| l.dir.clone()).unwrap_or_default();
             log::error(&format!(
@@ -405,7 +405,7 @@ extern "C" fn at_exit() {
             };
             match dir {
                 Ok(dir) => {
-                    if let Err(e) = recorder::close_rank_file() {
+                    if let Err(e) = recorder::close_rank_file(true) {
                         log::error(&format!("closing the profile: {e}"));
                     }
                     merge_dir(&dir, 1, &out);

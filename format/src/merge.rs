@@ -31,6 +31,9 @@ pub struct MergeInput {
 #[derive(Debug, Default)]
 pub struct MergeReport {
     pub ranks_merged: Vec<u32>,
+    /// Merged ranks whose file does not say they finished (`RankWriter::finish`): the rank was
+    /// killed, aborted or exited without `MPI_Finalize`, so its data may be cut short.
+    pub unfinished: Vec<u32>,
     /// Inputs that could not be read, with the reason.
     pub unreadable: Vec<(u32, String)>,
     pub events: u64,
@@ -69,8 +72,11 @@ fn merge_with(
     let mut report = MergeReport::default();
     for input in inputs {
         match copy_rank(&dst, input) {
-            Ok(events) => {
+            Ok((events, finished)) => {
                 report.ranks_merged.push(input.rank);
+                if !finished {
+                    report.unfinished.push(input.rank);
+                }
                 report.events += events;
             }
             Err(e) => report.unreadable.push((input.rank, e.to_string())),
@@ -86,7 +92,8 @@ fn merge_with(
 #[derive(Debug, Default)]
 pub struct DirMerge {
     pub merged: Vec<u32>,
-    /// Ranks of the run with no readable file (written as the `missing_ranks` attribute).
+    /// Ranks of the run with no readable file, or whose file says they did not finish (written
+    /// as the `missing_ranks` attribute).
     pub missing: Vec<i64>,
     /// Rank files that could not be read, with the reason.
     pub unreadable: Vec<(u32, String)>,
@@ -97,7 +104,8 @@ pub struct DirMerge {
 
 /// Merges the per-rank files (`rank_<N>.h5`) of `dir`, left by a run of at least `world` ranks,
 /// into `out` (created; fails if it exists). The root attributes come from what actually
-/// merged: `missing_ranks` lists every rank of the run without a readable file, and `complete`
+/// merged: `missing_ranks` lists every rank of the run without a readable file or that did not
+/// finish (its data may be cut short), and `complete`
 /// is `finished && missing is empty` (`finished`: the run reached the merge normally). When every
 /// file merged, they and `dir` are removed; otherwise everything is kept for a second look.
 pub fn merge_rank_dir(
@@ -129,7 +137,7 @@ pub fn merge_rank_dir(
         .max(world);
     let missing_of = |r: &MergeReport| -> Vec<i64> {
         (0..world)
-            .filter(|k| !r.ranks_merged.contains(k))
+            .filter(|k| !r.ranks_merged.contains(k) || r.unfinished.contains(k))
             .map(i64::from)
             .collect()
     };
@@ -172,7 +180,8 @@ struct Src<'a> {
     path: &'a Path,
 }
 
-fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<u64, FormatError> {
+/// Copies one rank; returns its events and whether its file says the rank finished.
+fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<(u64, bool), FormatError> {
     let (out, out_path) = (dst.file, dst.path);
     let src = crate::files::open(&input.path).at(&input.path)?;
     let raw = File::open(&input.path).map_err(|source| FormatError::Io {
@@ -189,6 +198,7 @@ fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<u64, FormatError> {
     let sg = src.group(&name).at(&input.path)?;
     // Validate before creating anything in the output, so a broken input leaves no trace.
     let rank_attrs = RankAttrs::read(&sg);
+    let finished = crate::attrs::read_i64(&sg, crate::rank_writer::FINISHED) == Some(1);
     let regions = if sg.link_exists("regions") {
         Some(sg.group("regions").at(&input.path)?)
     } else {
@@ -199,7 +209,7 @@ fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<u64, FormatError> {
     let dregions = dg.create_group("regions").at(out_path)?;
     let mut events = 0u64;
     let Some(regions) = regions else {
-        return Ok(0);
+        return Ok((0, finished));
     };
     for link in regions.member_names().at(&input.path)? {
         let sr = regions.group(&link).at(&input.path)?;
@@ -217,7 +227,7 @@ fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<u64, FormatError> {
             }
         }
     }
-    Ok(events)
+    Ok((events, finished))
 }
 
 fn copy_column(

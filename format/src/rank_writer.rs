@@ -4,6 +4,9 @@
 //! Invariant: after every successful `append`, the three datasets of the region have equal length.
 
 use crate::attrs::RankAttrs;
+
+/// Rank-group attribute of a rank file closed by `finish` (a rank killed never writes it).
+pub const FINISHED: &str = "finished";
 use crate::error::AtPath;
 use crate::names::{encode_region_name, rank_group_name};
 use crate::FormatError;
@@ -119,8 +122,15 @@ impl RankWriter {
         self.file.flush().at(&self.path)
     }
 
-    /// Flushes and closes the file.
+    /// Marks the rank finished (it reached the normal end of the run), flushes and closes.
     pub fn finish(self) -> Result<(), FormatError> {
+        crate::attrs::write_i64(&self.rank_group, FINISHED, 1, &self.path)?;
+        self.close_unfinished()
+    }
+
+    /// Flushes and closes without the finished mark (a rank exiting early or aborting): a
+    /// merge lists it in `missing_ranks`.
+    pub fn close_unfinished(self) -> Result<(), FormatError> {
         self.flush()?;
         drop(self.sets);
         drop(self.regions);

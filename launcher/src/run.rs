@@ -216,10 +216,16 @@ fn report_salvage(output: &Path, parent: &Path, ranks: u32, started: std::time::
                 s.merged.len(),
                 s.dir.display()
             ));
-            if !s.missing.is_empty() {
+            let empty: Vec<i64> = s
+                .missing
+                .iter()
+                .copied()
+                .filter(|r| !s.merged.iter().any(|m| i64::from(*m) == *r))
+                .collect();
+            if !empty.is_empty() {
                 say(&format!(
-                    "ranks with no data (did not flush before the failure): {}",
-                    list(&s.missing)
+                    "ranks with no data (they wrote nothing before the failure): {}",
+                    list(&empty)
                 ));
             }
             for (r, why) in &s.unreadable {

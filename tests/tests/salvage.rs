@@ -84,10 +84,11 @@ fn exit_without_finalize(flavor: Flavor) {
         assert!(n == 70000 || n == 65536, "rank {rank}: {n} work calls\n{o}");
     }
     assert!(!p.attrs.complete, "a salvaged file is marked incomplete");
+    // No rank reached MPI_Finalize: all are named as not finished.
+    assert_eq!(p.attrs.missing_ranks, vec![0, 1, 2, 3]);
     assert!(
-        p.attrs.missing_ranks.is_empty(),
-        "{:?}",
-        p.attrs.missing_ranks
+        o.stderr.contains("rank(s) 0, 1, 2, 3 did not finish"),
+        "{o}"
     );
     let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
         .unwrap()
@@ -145,6 +146,10 @@ fn mpi_abort_inside_a_hooked_function(flavor: Flavor) {
     assert_ne!(o.code(), 0, "MPI_Abort(5) fails the run: {o}");
     assert!(o.stderr.contains("MPI_Abort called"), "{o}");
     assert!(o.stderr.contains("salvaged 4 rank(s)"), "{o}");
+    assert!(
+        o.stderr.contains("rank(s) 0, 1, 2, 3 did not finish"),
+        "{o}"
+    );
     let p = Profile::open(&out);
     assert_rank_groups(&p, 4);
     let counts = p.counts();

@@ -466,8 +466,9 @@ pub fn stop_and_flush_all() {
     }
 }
 
-/// Writes the dropped count and closes the rank file. Returns events written.
-pub fn close_rank_file() -> Result<u64, String> {
+/// Writes the dropped count and closes the rank file, marked finished when the rank reached
+/// the normal end of its run (not when it exits early or aborts). Returns events written.
+pub fn close_rank_file(finished: bool) -> Result<u64, String> {
     let _files = lock_files();
     with_sink(|s| {
         let dropped = s.dropped + s.pending_events as u64;
@@ -475,7 +476,11 @@ pub fn close_rank_file() -> Result<u64, String> {
         match s.writer.take() {
             Some(mut w) => {
                 w.set_dropped(dropped as i64).map_err(|e| e.to_string())?;
-                w.finish().map_err(|e| e.to_string())?;
+                if finished {
+                    w.finish().map_err(|e| e.to_string())?;
+                } else {
+                    w.close_unfinished().map_err(|e| e.to_string())?;
+                }
                 Ok(written)
             }
             None if s.write_failed => Err("the rank file could not be written".into()),
