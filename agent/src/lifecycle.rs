@@ -127,29 +127,15 @@ extern "C" fn after_fork_in_parent() {
     let _ = std::panic::catch_unwind(recorder::writer::after_fork_in_parent);
 }
 
-/// In a child created by `fork`: it is not the parent's MPI rank and must not touch the
-/// parent's rank file (closing it from the child at exit would corrupt it). The child drops
-/// the parent's handles unclosed, discards the events buffered before the fork (they are the
-/// parent's), and carries on as a process of its own that writes a one-rank file at exit.
-/// A lock held by another parent thread at fork time can never be released in the child: then
-/// the child simply stops recording.
+/// In a child created by `fork`: it is not the profiled process (for a rank: not an MPI
+/// rank) and must not touch the parent's rank file or output name. It records nothing and
+/// writes nothing; its hooks pass through, and the agent's entry points return at once. It
+/// touches no lock (another parent thread may have held one at the fork).
 extern "C" fn after_fork_in_child() {
     let _ = std::panic::catch_unwind(|| {
-        let Ok(mut life) = LIFE.try_lock() else {
-            INERT.store(true, std::sync::atomic::Ordering::Relaxed);
-            recorder::stop_silently();
-            return;
-        };
-        if let Some(l) = life.as_mut() {
-            // The parent's communicator: dropping the handle frees nothing in MPI.
-            l.mpi = None;
-            l.dir = None;
-        }
-        drop(life);
-        if !recorder::forget_parent_after_fork() {
-            INERT.store(true, std::sync::atomic::Ordering::Relaxed);
-            recorder::stop_silently();
-        }
+        recorder::writer::forget_after_fork();
+        INERT.store(true, std::sync::atomic::Ordering::Relaxed);
+        recorder::stop_silently();
     });
 }
 

@@ -14,8 +14,18 @@ fn builder() -> hdf5::FileBuilder {
     b
 }
 
+/// Creates `path`, which must not exist (not even as a dangling symlink). The name is claimed
+/// with `O_CREAT|O_EXCL` first, so if HDF5 then cannot write the new file (a full disk) the
+/// empty file is ours to remove, and is removed: a failed create leaves nothing behind.
 pub(crate) fn create_excl(path: &Path) -> hdf5::Result<File> {
-    builder().create_excl(path)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| hdf5::Error::from(format!("{}: {e}", path.display())))?;
+    builder().create(path).inspect_err(|_| {
+        let _ = std::fs::remove_file(path);
+    })
 }
 
 pub(crate) fn open(path: &Path) -> hdf5::Result<File> {

@@ -48,13 +48,47 @@ pub fn merge(
     merge_with(inputs, out, |_| attrs.clone())
 }
 
-/// `merge`, with the root attributes computed from what was merged.
+/// `merge`, with the root attributes computed from what was merged. If the output cannot be
+/// completed (a full disk), or not one input could be copied into it, it is removed: a failed
+/// merge leaves no file that a reader cannot open or that blocks the next run.
 fn merge_with(
     inputs: &[MergeInput],
     out: &Path,
     attrs: impl FnOnce(&MergeReport) -> FileAttrs,
 ) -> Result<MergeReport, FormatError> {
     let file = crate::files::create_excl(out).at(out)?;
+    let result = fill(&file, inputs, out, attrs).and_then(|report| {
+        match (inputs.is_empty(), report.ranks_merged.is_empty()) {
+            (false, true) => Err(FormatError::Layout {
+                path: out.to_path_buf(),
+                message: format!(
+                    "no rank file could be merged ({})",
+                    report
+                        .unreadable
+                        .first()
+                        .map(|(r, why)| format!("rank {r}: {why}"))
+                        .unwrap_or_default()
+                ),
+            }),
+            _ => Ok(report),
+        }
+    });
+    let closed = file.close().at(out);
+    match (result, closed) {
+        (Ok(report), Ok(())) => Ok(report),
+        (Err(e), _) | (Ok(_), Err(e)) => {
+            let _ = std::fs::remove_file(out);
+            Err(e)
+        }
+    }
+}
+
+fn fill(
+    file: &hdf5::File,
+    inputs: &[MergeInput],
+    out: &Path,
+    attrs: impl FnOnce(&MergeReport) -> FileAttrs,
+) -> Result<MergeReport, FormatError> {
     // A second descriptor on the output for the raw copies; HDF5 never touches the raw data
     // of a contiguous dataset it did not write itself (no page buffer, no sieve reads).
     let raw_out = std::fs::OpenOptions::new()
@@ -65,7 +99,7 @@ fn merge_with(
             source,
         })?;
     let dst = Dst {
-        file: &file,
+        file,
         raw: &raw_out,
         path: out,
     };
@@ -82,9 +116,8 @@ fn merge_with(
             Err(e) => report.unreadable.push((input.rank, e.to_string())),
         }
     }
-    attrs(&report).write(&file, out)?;
+    attrs(&report).write(file, out)?;
     file.flush().at(out)?;
-    file.close().at(out)?;
     Ok(report)
 }
 

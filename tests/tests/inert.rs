@@ -104,10 +104,6 @@ fn children_of_the_target_write_nothing_under_scope_run() {
 }
 
 #[test]
-#[ignore = "needs: lifecycle::after_fork_in_child to make every forked child inert (INERT = true, \
-            recorder::stop_silently()) instead of letting it write a one-rank file at exit; \
-            today a rank's fork child writes profiling_data.h5 first and the ranks' profile \
-            lands in profiling_data.1.h5"]
 fn forked_child_of_a_rank_writes_nothing() {
     bare(Flavor::OpenMpi, "fork", false);
 }

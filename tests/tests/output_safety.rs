@@ -193,10 +193,6 @@ fn full_disk_mpich() {
 }
 
 #[test]
-#[ignore = "needs: when creating or merging into the output fails (ENOSPC), the merge \
-            (format::merge_rank_dir / lifecycle::merge_dir) removes the output file it created; \
-            today an empty profiling_data.h5 is left that no reader can open and that makes the \
-            next scope-run refuse to start"]
 fn full_disk_leaves_no_broken_output() {
     let wd = WorkDir::new("full_disk_leftover");
     let disk = match Tmpfs::mount(&wd.join("disk"), "size=64k") {

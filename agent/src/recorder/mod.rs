@@ -493,40 +493,6 @@ pub fn has_rank_file() -> bool {
     with_sink(|s| s.writer.is_some())
 }
 
-/// In a forked child: forget the parent's rank file (unclosed), its pending events and its
-/// threads, and empty this thread's buffer (the parent's events). False if the sink lock was
-/// held at fork time (then nothing is touched).
-pub fn forget_parent_after_fork() -> bool {
-    writer::forget_after_fork();
-    FILES_OWNER.store(0, Ordering::Release);
-    let Ok(_files) = FILES.try_lock() else {
-        return false;
-    };
-    let Ok(mut g) = SINK.try_lock() else {
-        return false;
-    };
-    let Some(s) = g.as_mut() else { return true };
-    if let Some(w) = s.writer.take() {
-        std::mem::forget(w); // the parent's open file: closing it here would write into it
-    }
-    s.spilled = None;
-    s.pending.clear();
-    s.pending_events = 0;
-    s.events_written = 0;
-    s.dropped = 0;
-    s.write_failed = false;
-    let me = crate::engine::current_state();
-    s.threads.retain(|&t| t == me);
-    if me != 0 {
-        // SAFETY: this thread's own state, registered by `thread_start`.
-        let st = unsafe { &*(me as *const ThreadState) };
-        let handed = st.handoff.swap(0, Ordering::AcqRel);
-        st.clear(handed, EVENT_CAP);
-        st.reset_buffer();
-    }
-    true
-}
-
 /// Stops recording and never touches the sink again (a forked child that cannot use it).
 pub fn stop_silently() {
     UNUSABLE.store(true, Ordering::Relaxed);
