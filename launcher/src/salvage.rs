@@ -36,6 +36,37 @@ fn private_dir(parent: &Path, output: &Path, since: SystemTime) -> Option<PathBu
         .map(|(_, p)| p)
 }
 
+/// Waits until the rank files stop changing (300 ms without a change in their names, sizes or
+/// times; at most 5 s): a rank the launcher signalled may still be in its exit handlers,
+/// writing its file, when the launcher itself has already returned.
+fn settle(dir: &Path) {
+    use std::time::{Duration, Instant};
+    let look = || -> Vec<(std::ffi::OsString, u64, Option<SystemTime>)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                Some((e.file_name(), m.len(), m.modified().ok()))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = look();
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline && quiet_since.elapsed() < Duration::from_millis(300) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = look();
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+    }
+}
+
 /// Merges the per-rank files left by a run of `ranks` ranks into `output`, if there are any.
 /// `parent` is where the agent created its private directory (`SCOPE_TMPDIR` or the output's
 /// directory).
@@ -46,6 +77,7 @@ pub fn salvage(
     since: SystemTime,
 ) -> Option<Result<Salvaged, String>> {
     let dir = private_dir(parent, output, since)?;
+    settle(&dir);
     Some(
         merge_rank_dir(&dir, ranks, output, false)
             .map(|m| Salvaged {

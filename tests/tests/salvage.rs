@@ -279,3 +279,13 @@ fn a_rank_killed_with_sigkill_keeps_everything_older_than_the_flush_interval() {
     p.assert_exact_counts(&[("work", 70000)]);
     assert!(!p.attrs.complete);
 }
+
+#[test]
+fn sigint_to_scope_run_reaches_the_ranks_and_their_flushed_data_is_salvaged() {
+    let (code, err, p) = signal_run("salvage_sigint_openmpi", Victim::ScopeRun(libc::SIGINT));
+    assert_ne!(code, Some(0), "the run was interrupted: {err}");
+    assert!(err.contains("salvaged 4 rank(s)"), "{err}");
+    assert_rank_groups(&p, 4);
+    p.assert_exact_counts(&[("work", 70000)]);
+    assert!(!p.attrs.complete);
+}
