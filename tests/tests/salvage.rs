@@ -75,13 +75,17 @@ fn exit_without_finalize(flavor: Flavor) {
     assert_rank_groups(&p, 4);
     // A rank that reached its exit handlers has all 70000 calls; once one rank has exited
     // without MPI_Finalize the launcher kills the others, and a rank killed before its handlers
-    // ran keeps exactly its flushed 65536. Nothing else is possible.
+    // ran keeps what its writer thread had written: its first full buffer (65536), or nothing if
+    // the kill came within milliseconds of the hand-over. Nothing else is possible.
     for (rank, regions) in &p.ranks {
         let n = regions
             .get("work")
             .map(|iv| iv.start_times.len())
             .unwrap_or(0);
-        assert!(n == 70000 || n == 65536, "rank {rank}: {n} work calls\n{o}");
+        assert!(
+            n == 70000 || n == 65536 || n == 0,
+            "rank {rank}: {n} work calls\n{o}"
+        );
     }
     assert!(!p.attrs.complete, "a salvaged file is marked incomplete");
     // No rank reached MPI_Finalize: all are named as not finished.

@@ -409,6 +409,8 @@ pub fn open_rank_file(path: &Path, rank: u32) -> Result<(), String> {
         Some(dir)
     });
     let writer = RankWriter::create(path, rank_attrs(rank)).map_err(|e| e.to_string())?;
+    // On disk at once: a rank killed before its first write leaves a readable, empty file.
+    writer.flush().map_err(|e| e.to_string())?;
     with_sink(|s| {
         s.writer = Some(writer);
         s.write_failed = false;
