@@ -311,19 +311,22 @@ pub fn before_mpi_abort() {
             return;
         }
         recorder::stop_and_flush_all();
-        if recorder::has_rank_file() {
-            let _ = recorder::close_rank_file(false);
-        }
-        let dir = with_life(|l| {
-            l.done = true;
-            l.dir.clone()
-        })
-        .unwrap_or_default();
-        log::error(&format!(
-            "MPI_Abort called; this rank's data stays in {}",
-            dir.display()
-        ));
+        keep_for_salvage("MPI_Abort called");
+        with_life(|l| l.done = true);
     });
+}
+
+/// A rank ending without `MPI_Finalize` (after `stop_and_flush_all`): closes its file
+/// unfinished, for `scope-run` to salvage, and says where it is.
+fn keep_for_salvage(why: &str) {
+    if recorder::has_rank_file() {
+        let _ = recorder::close_rank_file(false);
+    }
+    let dir = with_life(|l| l.dir.clone()).unwrap_or_default();
+    log::error(&format!(
+        "{why}; this rank's data stays in {}",
+        dir.display()
+    ));
 }
 
 /// Rank 0: merges the per-rank files of `dir` into the output and removes them.
@@ -367,15 +370,7 @@ extern "C" fn at_exit() {
         let (has_mpi, out) = with_life(|l| (l.mpi.is_some(), l.output.clone()));
         recorder::stop_and_flush_all();
         if has_mpi {
-            // Exit without MPI_Finalize: keep what this rank recorded for salvage.
-            if recorder::has_rank_file() {
-                let _ = recorder::close_rank_file(false);
-            }
-            let dir = with_life(|l| l.dir.clone()).unwrap_or_default();
-            log::error(&format!(
-                "exiting without MPI_Finalize; this rank's data stays in {}",
-                dir.display()
-            ));
+            keep_for_salvage("exiting without MPI_Finalize");
         } else if with_life(|l| l.hooked == 0) {
             report_unmatched();
         } else {

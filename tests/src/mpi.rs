@@ -49,14 +49,22 @@ impl Flavor {
 }
 
 /// The environment every MPI run here needs (root, oversubscription, loopback only).
+/// What Open MPI needs here (root, 4 ranks on 2 cores, loopback only): also for tests that
+/// spawn a `std::process::Command` themselves (`.envs(MPI_ENV.iter().copied())`).
+pub const MPI_ENV: &[(&str, &str)] = &[
+    ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+    ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+    ("OMPI_MCA_rmaps_base_oversubscribe", "1"),
+    ("OMPI_MCA_btl_base_warn_component_unused", "0"),
+    ("OMPI_MCA_btl", "self,vader,tcp"),
+    ("OMPI_MCA_btl_tcp_if_include", "lo"),
+    ("OMPI_MCA_oob_tcp_if_include", "lo"),
+];
+
 pub fn with_mpi_env(cmd: Cmd) -> Cmd {
-    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
-        .env("OMPI_MCA_btl_base_warn_component_unused", "0")
-        .env("OMPI_MCA_btl", "self,vader,tcp")
-        .env("OMPI_MCA_btl_tcp_if_include", "lo")
-        .env("OMPI_MCA_oob_tcp_if_include", "lo")
+    MPI_ENV
+        .iter()
+        .fold(cmd, |c, (k, v)| c.env(k, v))
         .env_remove("SCOPE_CONFIG")
         .env_remove("SCOPE_OUTPUT")
 }

@@ -350,27 +350,15 @@ fn record_slow(st: &mut ThreadState, region: u64, t_enter: u64, t_exit: u64) {
 /// Agent code is about to run on this thread (an MPI or `dlopen` wrapper): hooked functions
 /// it calls pass through. Returns what `resume_recording` needs.
 pub fn pause_recording() -> u64 {
-    let st = tls::current();
-    if st.is_null() {
-        return 0;
-    }
-    // SAFETY: a non-null TLS state is this thread's and stays mapped.
-    let st = unsafe { &*st };
-    if is_retired(st) {
-        return 0;
-    }
-    st.limit.swap(0, Ordering::Relaxed)
+    own_state().map_or(0, |st| st.limit.swap(0, Ordering::Relaxed))
 }
 
 /// Undoes `pause_recording` (recording stays off if it was stopped meanwhile).
 pub fn resume_recording(limit: u64) {
-    let st = tls::current();
-    if limit == 0 || st.is_null() {
+    if limit == 0 {
         return;
     }
-    // SAFETY: as above.
-    let st = unsafe { &*st };
-    if !is_retired(st) {
+    if let Some(st) = own_state() {
         st.limit.store(
             limit.min(crate::recorder::active_limit()),
             Ordering::Relaxed,
