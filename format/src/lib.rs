@@ -9,7 +9,11 @@
 //!     start_times  int64 [n]  nanoseconds, CLOCK_MONOTONIC
 //!     end_times    int64 [n]
 //!     thread_ids   int64 [n]  0 = the thread that first loaded the agent, then 1, 2, ... in order of first event
+//!     bytes        int64 [n]  MPI call regions only (`[mpi] calls`): payload bytes of the call
+//!     peer         int64 [n]  MPI call regions only: destination, source or root, or a PEER_* code
 //! ```
+//! A region with a `peer` column is an MPI call. Rank groups of MPI runs also carry `mpi_begin`
+//! and `mpi_end` (ns, same clock: the end of `MPI_Init` and the start of `MPI_Finalize`).
 //! Invariants: the root holds only `rank<N>` groups (the reference reader treats every root
 //! member but `metadata` as a rank); the three datasets of a region always have equal lengths; a
 //! per-rank file (`rank_<N>.h5`) uses the same layout with one rank group, so a per-rank file is a
@@ -23,7 +27,7 @@ mod names;
 mod rank_writer;
 mod reader;
 
-pub use attrs::{FileAttrs, RankAttrs};
+pub use attrs::{FileAttrs, RankAttrs, WINDOW};
 pub use error::FormatError;
 pub use merge::{merge, merge_rank_dir, DirMerge, MergeInput, MergeReport};
 pub use names::{
@@ -31,6 +35,17 @@ pub use names::{
 };
 pub use rank_writer::RankWriter;
 pub use reader::{Intervals, ProfileReader};
+
+/// Every column a region may hold, in the order they are copied.
+pub const COLUMNS: [&str; 5] = ["start_times", "end_times", "thread_ids", "bytes", "peer"];
+/// `peer` of a call that has none (`MPI_Barrier`, `MPI_Allreduce`, `MPI_Wait`, ...).
+pub const PEER_NONE: i64 = -1;
+/// `peer` of a receive from `MPI_ANY_SOURCE`.
+pub const PEER_ANY_SOURCE: i64 = -2;
+/// `peer` of a call to or from `MPI_PROC_NULL`.
+pub const PEER_PROC_NULL: i64 = -3;
+/// `peer` of `MPI_ROOT` (the root group's side of an inter-communicator collective).
+pub const PEER_ROOT: i64 = -4;
 
 /// Version string written into every file.
 pub const TOOL_VERSION: &str = concat!("scope ", env!("CARGO_PKG_VERSION"));

@@ -239,6 +239,7 @@ fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<(u64, bool), FormatError> 
     };
     let dg = out.create_group(&name).at(out_path)?;
     rank_attrs.write(&dg, out_path)?;
+    crate::attrs::copy_window(&sg, &dg, out_path)?;
     let dregions = dg.create_group("regions").at(out_path)?;
     let mut events = 0u64;
     let Some(regions) = regions else {
@@ -250,7 +251,7 @@ fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<(u64, bool), FormatError> 
         if let Some(n) = crate::attrs::read_str(&sr, "name") {
             crate::attrs::write_str(&dr, "name", &n, out_path)?;
         }
-        for col in ["start_times", "end_times", "thread_ids"] {
+        for col in crate::COLUMNS {
             if !sr.link_exists(col) {
                 continue;
             }

@@ -1,7 +1,8 @@
 //! The per-rank file: `rank<N>/regions/<name>/{start_times,end_times,thread_ids}` in chunked,
 //! growable datasets, appended to on every buffer flush and flushed to disk each time, so a
 //! rank that dies later leaves a readable file with everything appended before.
-//! Invariant: after every successful `append`, the three datasets of the region have equal length.
+//! Invariant: after every successful `append`, the datasets of the region (the three columns and
+//! any further ones, see `append_with`) have equal length.
 
 use crate::attrs::RankAttrs;
 
@@ -20,6 +21,8 @@ struct RegionSets {
     start: Dataset,
     end: Dataset,
     thread: Dataset,
+    /// Further columns (`bytes`, `peer` of MPI calls), fixed when the region is created.
+    extra: Vec<(String, Dataset)>,
     len: usize,
 }
 
@@ -66,7 +69,23 @@ impl RankWriter {
         end: &[i64],
         thread: &[i64],
     ) -> Result<(), FormatError> {
-        if start.len() != end.len() || start.len() != thread.len() {
+        self.append_with(region, start, end, thread, &[])
+    }
+
+    /// As `append`, with further columns (`(name, values)`, one value per interval). A region
+    /// gets its further columns when it is created; later appends must name the same ones.
+    pub fn append_with(
+        &mut self,
+        region: &str,
+        start: &[i64],
+        end: &[i64],
+        thread: &[i64],
+        extra: &[(&str, &[i64])],
+    ) -> Result<(), FormatError> {
+        if start.len() != end.len()
+            || start.len() != thread.len()
+            || extra.iter().any(|(_, v)| v.len() != start.len())
+        {
             return Err(FormatError::Layout {
                 path: self.path.clone(),
                 message: format!("region {region}: columns of unequal length"),
@@ -89,21 +108,40 @@ impl RankWriter {
                     .create(name)
                     .at(&p)
             };
+            let mut columns = Vec::with_capacity(extra.len());
+            for (name, _) in extra {
+                columns.push((name.to_string(), make(name)?));
+            }
             let sets = RegionSets {
                 start: make("start_times")?,
                 end: make("end_times")?,
                 thread: make("thread_ids")?,
+                extra: columns,
                 len: 0,
             };
             self.sets.insert(region.to_string(), sets);
         }
         let sets = self.sets.get_mut(region).expect("inserted above");
+        let same_columns = sets.extra.len() == extra.len()
+            && sets.extra.iter().zip(extra).all(|(a, b)| a.0 == b.0);
+        if !same_columns {
+            return Err(FormatError::Layout {
+                path: self.path.clone(),
+                message: format!("region {region}: appended columns differ from its own"),
+            });
+        }
         let (from, to) = (sets.len, sets.len + start.len());
-        for (ds, data) in [
+        let columns = [
             (&sets.start, start),
             (&sets.end, end),
             (&sets.thread, thread),
-        ] {
+        ];
+        let extras = sets
+            .extra
+            .iter()
+            .zip(extra)
+            .map(|((_, ds), (_, v))| (ds, *v));
+        for (ds, data) in columns.into_iter().chain(extras) {
             ds.resize(to).at(&p)?;
             ds.write_slice(data, from..to).at(&p)?;
         }
@@ -115,6 +153,17 @@ impl RankWriter {
     pub fn set_dropped(&mut self, dropped: i64) -> Result<(), FormatError> {
         self.attrs.dropped_events = dropped;
         crate::attrs::write_i64(&self.rank_group, "dropped_events", dropped, &self.path)
+    }
+
+    /// Records the rank's MPI window (ns): the end of `MPI_Init` and the start of
+    /// `MPI_Finalize` (either may be unknown yet: `None` leaves it unwritten).
+    pub fn set_window(&mut self, begin: Option<i64>, end: Option<i64>) -> Result<(), FormatError> {
+        for (name, v) in crate::attrs::WINDOW.iter().zip([begin, end]) {
+            if let Some(v) = v {
+                crate::attrs::write_i64(&self.rank_group, name, v, &self.path)?;
+            }
+        }
+        Ok(())
     }
 
     /// Pushes everything written so far to disk.

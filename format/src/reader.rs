@@ -67,6 +67,37 @@ impl ProfileReader {
         Ok(RankAttrs::read(&g))
     }
 
+    /// The rank's MPI window (end of `MPI_Init`, start of `MPI_Finalize`, ns), where recorded.
+    pub fn window(&self, rank: u32) -> Result<(Option<i64>, Option<i64>), FormatError> {
+        let g = self.file.group(&rank_group_name(rank)).at(&self.path)?;
+        let [b, e] = crate::attrs::WINDOW.map(|n| crate::attrs::read_i64(&g, n));
+        Ok((b, e))
+    }
+
+    /// True when the region is an MPI call recorded by `[mpi] calls` (it has a `peer` column).
+    pub fn is_mpi_call(&self, rank: u32, region: &str) -> Result<bool, FormatError> {
+        Ok(self.region_group(rank, region)?.link_exists("peer"))
+    }
+
+    /// A further column of a region (`bytes`, `peer`), or `None` if the region has none.
+    pub fn column(
+        &self,
+        rank: u32,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<Vec<i64>>, FormatError> {
+        let g = self.region_group(rank, region)?;
+        if !g.link_exists(name) {
+            return Ok(None);
+        }
+        let v = g
+            .dataset(name)
+            .at(&self.path)?
+            .read_raw::<i64>()
+            .at(&self.path)?;
+        Ok(Some(v))
+    }
+
     fn regions_group(&self, rank: u32) -> Result<Option<hdf5::Group>, FormatError> {
         let g = self.file.group(&rank_group_name(rank)).at(&self.path)?;
         if !g.link_exists("regions") {
