@@ -2,12 +2,18 @@
 //! For each region over the selected ranks: calls, total time, mean, shortest and longest call,
 //! and the imbalance across ranks as the reference tool defines it: max/mean − 1 of the
 //! per-rank totals, over the ranks that called the region (0 when fewer than two did).
+//! When the ranks hold MPI call regions (`[mpi] calls`), the summary also has the MPI view
+//! (`mpi`: time in MPI against compute per rank, and per call; see `summary::mpi`).
 //! Invariants: numbers come only from `start_times`/`end_times` as stored; nothing is sampled;
 //! the file is streamed in slices of `CHUNK` events, so memory does not grow with its size.
 
 use crate::progress::Progress;
 use scope_format::{FileAttrs, FormatError, ProfileReader};
 use std::collections::BTreeMap;
+
+mod mpi;
+
+pub use mpi::{format_bytes, union_within, MpiCall, MpiRank, MpiView};
 
 /// Events read per slice when streaming (3 columns × 8 B × 64 Ki = 1.5 MiB).
 pub const CHUNK: usize = 1 << 16;
@@ -33,6 +39,8 @@ pub struct RegionStats {
     pub imbalance: f64,
     /// The rank with the largest total (the first on ties).
     pub slowest_rank: u32,
+    /// An MPI call recorded by `[mpi] calls` (the region has a `peer` column on some rank).
+    pub mpi_call: bool,
 }
 
 impl RegionStats {
@@ -58,6 +66,8 @@ pub struct Summary {
     pub span: Option<(i64, i64)>,
     /// Distinct thread ids per selected rank, ascending ([0] when the file has no thread_ids).
     pub threads: BTreeMap<u32, Vec<i64>>,
+    /// Where the ranks wait: present when the selected ranks hold MPI call regions.
+    pub mpi: Option<MpiView>,
 }
 
 /// Summarises `reader`, restricted to `select` when given (ranks must be in the file).
@@ -104,17 +114,21 @@ pub fn compute_with(
     progress: &mut Progress,
 ) -> Result<Summary, FormatError> {
     let ranks = selected_ranks(reader, select)?;
-    let mut per_region: BTreeMap<String, Vec<(u32, Acc)>> = BTreeMap::new();
+    let mut per_region: BTreeMap<String, Vec<(u32, Acc, bool)>> = BTreeMap::new();
     let (mut events, mut dropped) = (0u64, 0u64);
     let mut span: Option<(i64, i64)> = None;
     let mut threads = BTreeMap::new();
+    let mut mpi_ranks = Vec::new();
+    let mut mpi_names: BTreeMap<String, Vec<(u32, i128)>> = BTreeMap::new();
     for &rank in &ranks {
         dropped += reader
             .rank_attrs(rank)
             .map_or(0, |a| a.dropped_events.max(0) as u64);
         let mut tids: Vec<i64> = Vec::new();
+        let mut ranked = mpi::RankAcc::new(reader.window(rank)?);
         for name in reader.regions(rank)? {
             let mut acc = Acc::default();
+            let is_mpi = reader.is_mpi_call(rank, &name)?;
             reader.for_each_chunk::<FormatError, _>(rank, &name, CHUNK, |s, e, t| {
                 for (&s, &e) in s.iter().zip(e) {
                     let d = e - s;
@@ -122,19 +136,36 @@ pub fn compute_with(
                     acc.min = Some(acc.min.map_or(d, |m| m.min(d)));
                     acc.max = Some(acc.max.map_or(d, |m| m.max(d)));
                     span = Some(span.map_or((s, e), |(a, b)| (a.min(s), b.max(e))));
+                    ranked.note_span(s, e);
+                }
+                if is_mpi {
+                    ranked.add_calls(&name, s, e);
                 }
                 note_threads(&mut tids, if t.is_empty() { &[0] } else { t });
                 acc.calls += s.len() as u64;
                 progress.add(s.len() as u64);
                 Ok(())
             })?;
+            if is_mpi {
+                ranked.add_bytes(
+                    &name,
+                    &reader.column(rank, &name, "bytes")?.unwrap_or_default(),
+                );
+            }
             events += acc.calls;
             if acc.calls > 0 {
-                per_region.entry(name).or_default().push((rank, acc));
+                per_region
+                    .entry(name)
+                    .or_default()
+                    .push((rank, acc, is_mpi));
             }
         }
         tids.sort_unstable();
         threads.insert(rank, if tids.is_empty() { vec![0] } else { tids });
+        for (name, b) in &ranked.bytes {
+            mpi_names.entry(name.clone()).or_default().push((rank, *b));
+        }
+        mpi_ranks.push((ranked.has_calls(), ranked.finish(rank)));
     }
     progress.finish();
     let mut regions: Vec<RegionStats> = per_region
@@ -142,6 +173,10 @@ pub fn compute_with(
         .map(|(name, rows)| stats(name, rows))
         .collect();
     regions.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.name.cmp(&b.name)));
+    let mpi = mpi_ranks.iter().any(|r| r.0).then(|| MpiView {
+        calls: mpi::calls(&regions, &mpi_names),
+        ranks: mpi_ranks.into_iter().map(|r| r.1).collect(),
+    });
     Ok(Summary {
         ranks,
         events,
@@ -150,6 +185,7 @@ pub fn compute_with(
         attrs: reader.attrs()?,
         span,
         threads,
+        mpi,
     })
 }
 
@@ -164,10 +200,10 @@ fn note_threads(seen: &mut Vec<i64>, t: &[i64]) {
     }
 }
 
-fn stats(name: String, rows: Vec<(u32, Acc)>) -> RegionStats {
+fn stats(name: String, rows: Vec<(u32, Acc, bool)>) -> RegionStats {
     let per_rank: Vec<RankTotal> = rows
         .iter()
-        .map(|(rank, a)| RankTotal {
+        .map(|(rank, a, _)| RankTotal {
             rank: *rank,
             calls: a.calls,
             total_ns: a.total,
@@ -188,6 +224,7 @@ fn stats(name: String, rows: Vec<(u32, Acc)>) -> RegionStats {
         imbalance: imbalance(&per_rank),
         per_rank,
         slowest_rank: slowest,
+        mpi_call: rows.iter().any(|r| r.2),
     }
 }
 
@@ -265,20 +302,28 @@ pub fn table(s: &Summary) -> String {
             imb,
         ]);
     }
-    let widths: Vec<usize> = (0..7)
+    aligned(&rows, &[true, false, false, false, false, false, false])
+}
+
+/// Rows as lines of columns two spaces apart, each cell padded to its column's width on the
+/// right (`left[c]`) or on the left; trailing blanks trimmed.
+fn aligned<const N: usize>(rows: &[[String; N]], left: &[bool; N]) -> String {
+    let widths: Vec<usize> = (0..N)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
-    for row in &rows {
+    for row in rows {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
-            let pad = widths[c] - cell.chars().count();
-            if c == 0 {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
-            } else {
+            let pad = " ".repeat(widths[c] - cell.chars().count());
+            if c > 0 {
                 line.push_str("  ");
-                line.push_str(&" ".repeat(pad));
+            }
+            if left[c] {
+                line.push_str(cell);
+                line.push_str(&pad);
+            } else {
+                line.push_str(&pad);
                 line.push_str(cell);
             }
         }
@@ -288,7 +333,8 @@ pub fn table(s: &Summary) -> String {
     out
 }
 
-/// The header and notes (without tool prefix) followed by the table.
+/// The header and notes (without tool prefix) followed by the table, and by the MPI tables
+/// after a blank line when the profile has MPI calls.
 pub fn render(s: &Summary, header: &str) -> (Vec<String>, String) {
     let mut lines = vec![format!(
         "{header}: {} ranks, {} events",
@@ -302,7 +348,12 @@ pub fn render(s: &Summary, header: &str) -> (Vec<String>, String) {
         ));
     }
     lines.extend(incomplete_note(s));
-    (lines, table(s))
+    let mut text = table(s);
+    if let Some(m) = &s.mpi {
+        text.push('\n');
+        text.push_str(&mpi::tables(m));
+    }
+    (lines, text)
 }
 
 /// The line naming ranks that did not finish, if the file says it is incomplete.

@@ -283,3 +283,234 @@ fn export_rejects_bad_arguments() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot write /nonexistent/dir/x.csv"), "{err}");
 }
+
+/// The cells of the row starting with `first` in the table that follows the line `header`.
+fn cells_after<'a>(out: &'a str, header: &str, first: &str) -> Vec<&'a str> {
+    out.lines()
+        .skip_while(|l| !l.starts_with(header))
+        .find(|l| l.split_whitespace().next() == Some(first))
+        .unwrap_or_else(|| panic!("no row {first} after {header} in\n{out}"))
+        .split_whitespace()
+        .collect()
+}
+
+#[test]
+fn mpi_view_shows_where_ranks_wait() {
+    let d = Dir::new("mpi");
+    let f = mpi_standard(&d);
+    let out = pproc_ok(&[s(&f)]);
+    // The region table is still there, MPI calls included, then the MPI section.
+    assert!(out.contains(": 3 ranks, 22 events\n"), "{out}");
+    assert_eq!(cells(&out, "compute")[1..4], ["6", "16.5", "ms"], "{out}");
+    assert_eq!(cells(&out, "MPI_Allreduce")[1..4], ["3", "11.7", "ms"]);
+    // Σ MPI 5500 + 4700 + 4700 µs of Σ wall 10000 + 10000 + 11200 µs.
+    assert!(
+        out.contains("\n\nMPI: 47.8% of the ranks' wall time in MPI calls (14.9 ms of 31.2 ms)\n"),
+        "{out}"
+    );
+    let header: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("rank "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["rank", "wall", "MPI", "compute", "MPI", "%", "top", "MPI", "call"]
+    );
+    let rank = |r: &str| cells_after(&out, "rank ", r);
+    assert_eq!(
+        rank("0"),
+        [
+            "0",
+            "10.0",
+            "ms",
+            "5.50",
+            "ms",
+            "4.50",
+            "ms",
+            "55.0%",
+            "MPI_Allreduce",
+            "(4.90",
+            "ms)"
+        ]
+    );
+    // Rank 1: thread 1's MPI_Recv overlaps thread 0's calls; the union counts it once.
+    assert_eq!(
+        rank("1"),
+        [
+            "1",
+            "10.0",
+            "ms",
+            "4.70",
+            "ms",
+            "5.30",
+            "ms",
+            "47.0%",
+            "MPI_Allreduce",
+            "(3.90",
+            "ms)"
+        ]
+    );
+    // Rank 2 has no window: first call (MPI_Init) to last end (MPI_Finalize), marked.
+    assert_eq!(
+        rank("2*"),
+        [
+            "2*",
+            "11.2",
+            "ms",
+            "4.70",
+            "ms",
+            "6.50",
+            "ms",
+            "42.0%",
+            "MPI_Allreduce",
+            "(2.90",
+            "ms)"
+        ]
+    );
+    assert!(out.contains("\n* no MPI window recorded"), "{out}");
+    let call = |c: &str| cells_after(&out, "MPI call ", c);
+    let header = call("MPI").join(" ");
+    assert_eq!(header, "MPI call calls total mean bytes waits most");
+    assert_eq!(
+        call("MPI_Allreduce"),
+        [
+            "MPI_Allreduce",
+            "3",
+            "11.7",
+            "ms",
+            "3.90",
+            "ms",
+            "24",
+            "B",
+            "r0",
+            "(4.90",
+            "ms)"
+        ]
+    );
+    assert_eq!(
+        call("MPI_Recv"),
+        ["MPI_Recv", "1", "3.20", "ms", "3.20", "ms", "4.00", "KiB", "r1", "(3.20", "ms)"]
+    );
+    assert_eq!(
+        call("MPI_Send"),
+        ["MPI_Send", "3", "300", "µs", "100", "µs", "5.86", "KiB", "r0", "(100", "µs)"]
+    );
+    let order: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("MPI call "))
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "MPI_Allreduce",
+            "MPI_Recv",
+            "MPI_Init",
+            "MPI_Barrier",
+            "MPI_Finalize",
+            "MPI_Send"
+        ]
+    );
+
+    // --ranks 1: rank 1 alone, its window recorded (no footnote), only its calls.
+    let one = pproc_ok(&[s(&f), "--ranks", "1"]);
+    assert!(
+        one.contains("MPI: 47.0% of the ranks' wall time in MPI calls (4.70 ms of 10.0 ms)"),
+        "{one}"
+    );
+    assert!(
+        !one.contains("no MPI window recorded") && !one.contains("\n0 "),
+        "{one}"
+    );
+    assert_eq!(
+        cells_after(&one, "MPI call ", "MPI_Send")[6..8],
+        ["1.95", "KiB"]
+    );
+
+    // A profile without MPI calls has no MPI section.
+    let plain = pproc_ok(&[s(&standard(&d))]);
+    assert!(!plain.contains("MPI"), "{plain}");
+}
+
+#[test]
+fn mpi_json_has_exact_figures() {
+    let d = Dir::new("mpijson");
+    let f = mpi_standard(&d);
+    let v: serde_json::Value =
+        serde_json::from_str(&pproc_ok(&[s(&f), "--format", "json"])).unwrap();
+    let m = &v["mpi"];
+    assert_eq!(
+        (m["mpi_ns"].as_i64(), m["wall_ns"].as_i64()),
+        (Some(14_900 * US), Some(31_200 * US))
+    );
+    let ranks = m["ranks"].as_array().unwrap();
+    let figures: Vec<(i64, i64, i64, bool)> = ranks
+        .iter()
+        .map(|r| {
+            (
+                r["wall_ns"].as_i64().unwrap(),
+                r["mpi_ns"].as_i64().unwrap(),
+                r["compute_ns"].as_i64().unwrap(),
+                r["recorded_window"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            (10_000 * US, 5_500 * US, 4_500 * US, true),
+            (10_000 * US, 4_700 * US, 5_300 * US, true),
+            (11_200 * US, 4_700 * US, 6_500 * US, false),
+        ]
+    );
+    assert_eq!(ranks[1]["window"], serde_json::json!([T, T + 10_000 * US]));
+    assert_eq!(
+        ranks[2]["window"],
+        serde_json::json!([T - 1_000 * US, T + 10_200 * US])
+    );
+    assert_eq!(ranks[1]["top_call"], "MPI_Allreduce");
+    assert_eq!(ranks[1]["top_call_ns"], 3_900 * US);
+    assert!((ranks[0]["mpi_fraction"].as_f64().unwrap() - 0.55).abs() < 1e-12);
+    let call = |name: &str| {
+        m["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let send = call("MPI_Send");
+    assert_eq!(
+        (send["calls"].as_u64(), send["bytes"].as_i64()),
+        (Some(3), Some(6000))
+    );
+    assert_eq!(
+        send["per_rank_bytes"],
+        serde_json::json!([{"rank": 0, "bytes": 1000}, {"rank": 1, "bytes": 2000}, {"rank": 2, "bytes": 3000}])
+    );
+    let ar = call("MPI_Allreduce");
+    assert_eq!(
+        (
+            ar["total_ns"].as_i64(),
+            ar["bytes"].as_i64(),
+            ar["most_rank"].as_u64(),
+            ar["most_ns"].as_i64()
+        ),
+        (Some(11_700 * US), Some(24), Some(0), Some(4_900 * US))
+    );
+    assert_eq!(call("MPI_Recv")["bytes"], 4096);
+    let regions = v["regions"].as_array().unwrap();
+    let flag = |n: &str| regions.iter().find(|r| r["name"] == n).unwrap()["mpi_call"].clone();
+    assert_eq!(
+        (flag("MPI_Recv"), flag("compute")),
+        (true.into(), false.into())
+    );
+    // Without MPI calls: "mpi" is null.
+    let plain: serde_json::Value =
+        serde_json::from_str(&pproc_ok(&[s(&standard(&d)), "--format", "json"])).unwrap();
+    assert!(plain["mpi"].is_null());
+}

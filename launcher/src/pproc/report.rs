@@ -139,6 +139,7 @@ pub fn to_json(s: &Summary, file: &str) -> Value {
                 "max_ns": r.max_ns,
                 "imbalance": r.imbalance,
                 "slowest_rank": r.slowest_rank,
+                "mpi_call": r.mpi_call,
                 "per_rank": r.per_rank.iter().map(|p| json!({
                     "rank": p.rank, "calls": p.calls, "total_ns": p.total_ns,
                 })).collect::<Vec<_>>(),
@@ -154,7 +155,49 @@ pub fn to_json(s: &Summary, file: &str) -> Value {
         "events": s.events,
         "dropped_events": s.dropped,
         "regions": regions,
+        "mpi": s.mpi.as_ref().map(mpi_json),
     })
+}
+
+/// The MPI view as JSON: exact integers (ns, bytes); the MPI share as a fraction.
+fn mpi_json(m: &summary::MpiView) -> Value {
+    let (mpi_ns, wall_ns) = m.totals();
+    let ranks: Vec<Value> = m
+        .ranks
+        .iter()
+        .map(|r| {
+            json!({
+                "rank": r.rank,
+                "window": [r.window.0, r.window.1],
+                "recorded_window": r.recorded_window,
+                "wall_ns": r.wall_ns,
+                "mpi_ns": r.mpi_ns,
+                "compute_ns": r.compute_ns(),
+                "mpi_fraction": r.fraction(),
+                "top_call": r.top_call.as_ref().map(|t| &t.0),
+                "top_call_ns": r.top_call.as_ref().map(|t| t.1),
+            })
+        })
+        .collect();
+    let calls: Vec<Value> = m
+        .calls
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "calls": c.calls,
+                "total_ns": c.total_ns,
+                "mean_ns": c.mean_ns(),
+                "bytes": c.bytes,
+                "most_rank": c.most_rank,
+                "most_ns": c.most_ns,
+                "per_rank_bytes": c.per_rank_bytes.iter().map(|(r, b)| json!({
+                    "rank": r, "bytes": b,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "mpi_ns": mpi_ns, "wall_ns": wall_ns, "ranks": ranks, "calls": calls })
 }
 
 #[cfg(test)]

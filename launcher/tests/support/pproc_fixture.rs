@@ -54,6 +54,29 @@ pub fn write_profile(
     attrs: FileAttrs,
     calls: impl Fn(u32) -> Vec<Call>,
 ) {
+    let events = |r| {
+        calls(r)
+            .into_iter()
+            .map(|(n, t, s, e)| (n, t, s, e, None))
+            .collect()
+    };
+    write_profile_with(dir, out, ranks, attrs, events, |_| (None, None));
+}
+
+/// One call, with the further columns of an MPI call (`bytes`, `peer`) where given:
+/// (region, thread, start, end, Some((bytes, peer))).
+pub type Ev = (&'static str, i64, i64, i64, Option<(i64, i64)>);
+
+/// As `write_profile`, with MPI calls and each rank's MPI window (`set_window`) as the agent
+/// writes them under `[mpi] calls`.
+pub fn write_profile_with(
+    dir: &Dir,
+    out: &Path,
+    ranks: &[u32],
+    attrs: FileAttrs,
+    calls: impl Fn(u32) -> Vec<Ev>,
+    window: impl Fn(u32) -> (Option<i64>, Option<i64>),
+) {
     let _no_fork = fork_lock();
     let mut inputs = Vec::new();
     for &rank in ranks {
@@ -66,9 +89,22 @@ pub fn write_profile(
             ..Default::default()
         };
         let mut w = RankWriter::create(&path, ra).unwrap();
-        for (region, tid, s, e) in calls(rank) {
-            w.append(region, &[s], &[e], &[tid]).unwrap();
+        for (region, tid, s, e, cols) in calls(rank) {
+            match cols {
+                None => w.append(region, &[s], &[e], &[tid]).unwrap(),
+                Some((b, p)) => w
+                    .append_with(
+                        region,
+                        &[s],
+                        &[e],
+                        &[tid],
+                        &[("bytes", &[b]), ("peer", &[p])],
+                    )
+                    .unwrap(),
+            }
         }
+        let (b, e) = window(rank);
+        w.set_window(b, e).unwrap();
         w.finish().unwrap();
         inputs.push(MergeInput { rank, path });
     }
@@ -185,4 +221,70 @@ pub fn pproc_ok(args: &[&str]) -> String {
 
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// µs in ns.
+pub const US: i64 = 1_000;
+
+/// A 3-rank MPI profile (`[mpi] calls`). Ranks 0 and 1 record the MPI window T .. T + 10 ms;
+/// rank 2 records none. Per rank r, thread 0 (times in µs after T):
+///   MPI_Init      -1000 .. 0                         (outside the window)
+///   compute           0 .. 4000 + 1000·r
+///   MPI_Send      c .. c + 100 (c = 4000 + 1000·r)   bytes 1000·(r+1), peer (r+1) % 3
+///   MPI_Allreduce c + 100 .. 9000                    bytes 8, peer -1
+///   MPI_Barrier    9000 .. 9500                      bytes 0, peer -1
+///   compute        9500 .. 10000
+///   MPI_Finalize  10000 .. 10200                     (outside the window)
+/// and rank 1's thread 1: MPI_Recv 4800 .. 8000, 4096 bytes from MPI_ANY_SOURCE, overlapping
+/// thread 0's Send and Allreduce. Expected (µs):
+///   rank 0: wall 10000, MPI 100 + 4900 + 500 = 5500 (55.0%), top MPI_Allreduce 4900
+///   rank 1: wall 10000, MPI = union 4800 .. 9500 = 4700 (47.0%; the sum would be 7700),
+///           top MPI_Allreduce 3900
+///   rank 2: no window: wall -1000 .. 10200 = 11200, MPI 3500 + 1000 + 200 = 4700 (42.0%)
+///   calls: Allreduce 3, 11700, 24 B (r0 4900); Recv 1, 3200, 4096 B; Init 3, 3000, 0 B;
+///          Barrier 3, 1500; Finalize 3, 600; Send 3, 300, 6000 B
+pub fn mpi_calls(r: u32) -> Vec<Ev> {
+    let r64 = i64::from(r);
+    let at = |us: i64| T + us * US;
+    let none = Some((0, -1));
+    let c = 4000 + 1000 * r64;
+    let mut v: Vec<Ev> = vec![
+        ("MPI_Init", 0, at(-1000), at(0), none),
+        ("compute", 0, at(0), at(c), None),
+        (
+            "MPI_Send",
+            0,
+            at(c),
+            at(c + 100),
+            Some((1000 * (r64 + 1), (r64 + 1) % 3)),
+        ),
+        ("MPI_Allreduce", 0, at(c + 100), at(9000), Some((8, -1))),
+        ("MPI_Barrier", 0, at(9000), at(9500), none),
+        ("compute", 0, at(9500), at(10_000), None),
+        ("MPI_Finalize", 0, at(10_000), at(10_200), none),
+    ];
+    if r == 1 {
+        v.push(("MPI_Recv", 1, at(4800), at(8000), Some((4096, -2))));
+    }
+    v
+}
+
+pub fn mpi_window(r: u32) -> (Option<i64>, Option<i64>) {
+    if r == 2 {
+        (None, None)
+    } else {
+        (Some(T), Some(T + 10_000 * US))
+    }
+}
+
+pub fn mpi_standard(dir: &Dir) -> PathBuf {
+    let out = dir.path("mpi.h5");
+    let attrs = FileAttrs {
+        ranks: 3,
+        version: "scope test".into(),
+        complete: true,
+        missing_ranks: vec![],
+    };
+    write_profile_with(dir, &out, &[0, 1, 2], attrs, mpi_calls, mpi_window);
+    out
 }
