@@ -514,3 +514,29 @@ fn mpi_json_has_exact_figures() {
         serde_json::from_str(&pproc_ok(&[s(&standard(&d)), "--format", "json"])).unwrap();
     assert!(plain["mpi"].is_null());
 }
+
+#[test]
+fn mpi_show_marks_mpi_time_in_the_chart() {
+    let d = Dir::new("mpishow");
+    let f = mpi_standard(&d);
+    let out = pproc_ok(&[s(&f), "--show"]);
+    assert!(out.contains("gantt chart:"), "{out}");
+    let text = std::fs::read_to_string(d.path("mpi.gantt.svg")).unwrap();
+    for label in [
+        "rank 0 · MPI 55%",
+        "rank 1 · MPI 47% · thread 0",
+        "rank 1 · thread 1",
+        "rank 2 · MPI 42%",
+    ] {
+        assert!(text.contains(&format!(">{label}<")), "{label}");
+    }
+    // Six MPI calls in reds, compute in the first other colour; one MPI legend entry.
+    assert_eq!(text.matches("class=\"legend mpi\"").count(), 1);
+    assert_eq!(text.matches("class=\"legend\"").count(), 7);
+    assert!(text.contains(r##"fill="#d62728""##) && text.contains(r##"fill="#4e79a7""##));
+    assert!(
+        !text.contains(r##"fill="#e15759""##),
+        "a red of the plain palette"
+    );
+    assert!(text.contains(">MPI calls (all reds)</text>"));
+}

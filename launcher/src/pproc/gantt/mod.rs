@@ -5,6 +5,10 @@
 //!     `PLOT_W` bars per nesting level, whatever the number of events;
 //!   - shorter calls are aggregated per (lane, region, pixel column) into a `Mark` that counts
 //!     them, drawn just below the deepest bar covering that column.
+//!
+//! With MPI calls (`[mpi] calls`) in the summary, they are drawn in shades of red and every
+//! other region in colours that are not red (so waiting stands out), the legend has an entry
+//! for them, and each rank's first lane label carries the rank's MPI share (`rank 3 · MPI 42%`).
 
 mod svg;
 
@@ -51,8 +55,12 @@ pub struct Lane {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chart {
-    /// Region names in legend (and colour) order: largest total first.
+    /// Region names in order of their totals, largest first.
     pub regions: Vec<String>,
+    /// Per region: an MPI call.
+    pub mpi: Vec<bool>,
+    /// Per region: its fill colour (see `svg::colours`).
+    pub colours: Vec<String>,
     pub lanes: Vec<Lane>,
     /// Time of x = 0 and nanoseconds per pixel.
     pub t0: i64,
@@ -74,6 +82,13 @@ struct Acc {
 /// Lays out the chart of the ranks in `s` (which must come from the same `reader`).
 pub fn build(reader: &ProfileReader, s: &Summary) -> Result<Chart, FormatError> {
     let regions: Vec<String> = s.regions.iter().map(|r| r.name.clone()).collect();
+    let mpi: Vec<bool> = s.regions.iter().map(|r| r.mpi_call).collect();
+    let share: HashMap<u32, f64> = s
+        .mpi
+        .iter()
+        .flat_map(|m| &m.ranks)
+        .map(|r| (r.rank, r.fraction()))
+        .collect();
     let colour: HashMap<&str, usize> = regions
         .iter()
         .enumerate()
@@ -116,23 +131,39 @@ pub fn build(reader: &ProfileReader, s: &Summary) -> Result<Chart, FormatError> 
             })?;
         }
         let many = acc.len() > 1;
-        for (thread, a) in acc {
-            let label = if many {
-                format!("rank {rank} · thread {thread}")
-            } else {
-                format!("rank {rank}")
-            };
+        for (i, (thread, a)) in acc.into_iter().enumerate() {
+            let mut label = format!("rank {rank}");
+            if let Some(&f) = share.get(&rank).filter(|_| i == 0) {
+                label.push_str(&format!(" · MPI {}", share_label(f)));
+            }
+            if many {
+                label.push_str(&format!(" · thread {thread}"));
+            }
             lanes.push(lay_out(rank, thread, label, a));
         }
     }
     Ok(Chart {
+        colours: svg::colours(&mpi),
         regions,
+        mpi,
         lanes,
         t0,
         ns_per_px,
         span_ns,
         aggregated,
     })
+}
+
+/// An MPI share for a lane label: `42%`, `<1%` for a share that rounds to 0 but is not,
+/// `-` when undefined (an empty window).
+pub fn share_label(f: f64) -> String {
+    if !f.is_finite() {
+        "-".to_string()
+    } else if f > 0.0 && f < 0.005 {
+        "<1%".to_string()
+    } else {
+        format!("{:.0}%", f * 100.0)
+    }
 }
 
 /// Gives bars their nesting depth and places the aggregated marks below them.

@@ -73,3 +73,125 @@ fn ticks_are_1_2_5() {
     assert_eq!(svg::tick_step(1500.0, 10.0), 200.0);
     assert_eq!(svg::tick_step(4e9, 10.0), 5e8);
 }
+
+/// Window 0 .. 1000 on every rank. Rank 0: thread 0 `compute` 0 .. 600 and `MPI_Wait`
+/// 600 .. 1000, thread 1 `MPI_Recv` 500 .. 700 (MPI union 500 .. 1000: 50%); rank 1: `compute`
+/// 0 .. 997, `MPI_Barrier` 997 .. 1000 (0.3%); rank 2: `compute` only (0%).
+fn mpi_sample(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut inputs = Vec::new();
+    for rank in 0..3u32 {
+        let path = dir.join(format!("m{rank}.h5"));
+        let attrs = RankAttrs {
+            rank: rank.into(),
+            ..Default::default()
+        };
+        let mut w = RankWriter::create(&path, attrs).unwrap();
+        let mpi = |w: &mut RankWriter, name: &str, s: i64, e: i64, t: i64| {
+            w.append_with(name, &[s], &[e], &[t], &[("bytes", &[8]), ("peer", &[-1])])
+                .unwrap();
+        };
+        match rank {
+            0 => {
+                w.append("compute", &[0], &[600], &[0]).unwrap();
+                mpi(&mut w, "MPI_Wait", 600, 1000, 0);
+                mpi(&mut w, "MPI_Recv", 500, 700, 1);
+            }
+            1 => {
+                w.append("compute", &[0], &[997], &[0]).unwrap();
+                mpi(&mut w, "MPI_Barrier", 997, 1000, 0);
+            }
+            _ => w.append("compute", &[0], &[1000], &[0]).unwrap(),
+        }
+        w.set_window(Some(0), Some(1000)).unwrap();
+        w.finish().unwrap();
+        inputs.push(MergeInput { rank, path });
+    }
+    let out = dir.join("mpi.h5");
+    merge(&inputs, &out, &FileAttrs::default()).unwrap();
+    out
+}
+
+#[test]
+fn mpi_calls_are_red_and_labels_carry_the_mpi_share() {
+    let dir = std::env::temp_dir().join(format!("scope-gantt-mpi-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = ProfileReader::open(&mpi_sample(&dir)).unwrap();
+    let s = crate::summary::compute(&r, None).unwrap();
+    let c = build(&r, &s).unwrap();
+    let labels: Vec<&str> = c.lanes.iter().map(|l| l.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "rank 0 · MPI 50% · thread 0",
+            "rank 0 · thread 1",
+            "rank 1 · MPI <1%",
+            "rank 2 · MPI 0%"
+        ]
+    );
+    // Regions by total: compute, MPI_Wait, MPI_Recv, MPI_Barrier.
+    assert_eq!(
+        c.regions,
+        ["compute", "MPI_Wait", "MPI_Recv", "MPI_Barrier"]
+    );
+    assert_eq!(c.mpi, [false, true, true, true]);
+    assert_eq!(c.colours[0], svg::OTHER_PALETTE[0]);
+    assert_eq!(c.colours[1..], svg::MPI_PALETTE[..3]);
+    let text = svg(&c, "t");
+    // (escaped: "<1%" is "&lt;1%" in the markup)
+    for l in &labels {
+        assert!(text.contains(&format!(">{}<", svg::escape(l))), "{l}");
+    }
+    // The bars of MPI_Wait and MPI_Recv in their reds, with their names on hover.
+    assert!(text.contains(&format!(
+        r##"fill="{}" stroke="#ffffff" stroke-width="0.3"><title>MPI_Wait · rank 0 · MPI 50% · thread 0 · 400 ns</title>"##,
+        svg::MPI_PALETTE[0]
+    )));
+    assert!(text.contains(&format!(
+        r##"fill="{}" stroke="#ffffff" stroke-width="0.3"><title>MPI_Recv · rank 0 · thread 1 · 200 ns</title>"##,
+        svg::MPI_PALETTE[1]
+    )));
+    // Legend: compute, the MPI entry, then the three calls.
+    assert_eq!(text.matches("class=\"legend\"").count(), 4);
+    assert_eq!(text.matches("class=\"legend mpi\"").count(), 1);
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at(">compute</text></g>") < at(&format!(">{}<", svg::MPI_LEGEND)));
+    assert!(at(&format!(">{}<", svg::MPI_LEGEND)) < at(">MPI_Wait</text></g>"));
+    // No other region is drawn in a red of the MPI palette.
+    for (i, col) in c.colours.iter().enumerate() {
+        assert_eq!(
+            svg::MPI_PALETTE.contains(&col.as_str()),
+            c.mpi[i],
+            "{i} {col}"
+        );
+    }
+    assert!(html(&text, "t", &c).contains("shades of red"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn colour_families() {
+    // Without MPI calls: the original palette, unchanged.
+    assert_eq!(svg::colours(&[false; 3]), ["#4e79a7", "#f28e2b", "#e15759"]);
+    let c = svg::colours(&[true, false, true, false]);
+    assert_eq!(c, ["#d62728", "#4e79a7", "#a50f15", "#76b7b2"]);
+    // Beyond the palettes: MPI stays red (hue 350..10), the others never red (70..290).
+    let hue = |s: &str| -> f64 {
+        s.trim_start_matches("hsl(")
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for k in 8..200 {
+        let h = hue(&svg::mpi_colour(k));
+        assert!(!(10.0..350.0).contains(&h), "MPI {k}: {h}");
+        let h = hue(&svg::other_colour(k));
+        assert!((70.0..=290.0).contains(&h), "other {k}: {h}");
+    }
+    assert_eq!(share_label(0.0), "0%");
+    assert_eq!(share_label(0.004), "<1%");
+    assert_eq!(share_label(0.425), "42%");
+    assert_eq!(share_label(f64::NAN), "-");
+}
