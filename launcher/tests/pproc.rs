@@ -540,3 +540,44 @@ fn mpi_show_marks_mpi_time_in_the_chart() {
     );
     assert!(text.contains(">MPI calls (all reds)</text>"));
 }
+
+#[test]
+fn chrome_trace_carries_bytes_and_peer_of_mpi_calls() {
+    let d = Dir::new("mpichrome");
+    let f = mpi_standard(&d);
+    let out = d.path("trace.json");
+    pproc_ok(&["export", "--format", "chrome", s(&f), "-o", s(&out)]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let xs: Vec<&serde_json::Value> = v["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .collect();
+    assert_eq!(xs.len(), 22);
+    let find = |pid: u64, name: &str| {
+        xs.iter()
+            .find(|e| e["pid"] == pid && e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} on {pid}"))
+    };
+    let send = find(2, "MPI_Send");
+    assert_eq!(send["cat"], "mpi");
+    assert_eq!(send["args"], serde_json::json!({"bytes": 3000, "peer": 0}));
+    // No peer: left out; MPI_ANY_SOURCE by name.
+    assert_eq!(
+        find(0, "MPI_Allreduce")["args"],
+        serde_json::json!({"bytes": 8})
+    );
+    let recv = find(1, "MPI_Recv");
+    assert_eq!(
+        recv["args"],
+        serde_json::json!({"bytes": 4096, "peer": "MPI_ANY_SOURCE"})
+    );
+    assert_eq!(recv["tid"], 2);
+    let compute = find(0, "compute");
+    assert_eq!(compute["cat"], "region");
+    assert!(compute.get("args").is_none());
+    let bytes: i64 = xs.iter().filter_map(|e| e["args"]["bytes"].as_i64()).sum();
+    assert_eq!(bytes, 6000 + 24 + 4096);
+}

@@ -7,7 +7,8 @@
 //!     bundles, with its WebAssembly trace processor, served on 127.0.0.1 and opened in
 //!     headless Chromium by support/perfetto_load.mjs through playwright-core, offline), whose
 //!     SQL answers must match the calls written: one slice per call, one process per rank,
-//!     one thread per thread, durations exact to the ns.
+//!     one thread per thread, durations exact to the ns; MPI calls' `bytes` and `peer` in
+//!     the slices' args.
 //!
 //! The consumers are installed by scripts/setup-pproc-oracles.sh, run once per test binary.
 //! When that install is impossible (no network, no apt), each test says so on the real stderr
@@ -610,4 +611,69 @@ fn chrome_export_keeps_threads_apart_in_the_perfetto_ui() {
     pproc_ok(&["export", "--format", "chrome", s(&f), "-o", s(&out)]);
     let v = perfetto_load(&out);
     check_perfetto_against_calls(&v, &[1, 2], threaded_calls);
+}
+
+/// The calls of `mpi_calls` without their further columns.
+fn mpi_plain(r: u32) -> Vec<Call> {
+    mpi_calls(r)
+        .into_iter()
+        .map(|(n, t, s, e, _)| (n, t, s, e))
+        .collect()
+}
+
+/// (slice name, arg key, slices with it, sum of its numbers, its strings).
+type ArgRow = (String, String, i64, Option<i64>, Option<String>);
+
+#[test]
+fn chrome_export_of_mpi_calls_shows_bytes_and_peer_in_the_perfetto_ui() {
+    if !have_oracles("chrome_export_of_mpi_calls_shows_bytes_and_peer_in_the_perfetto_ui") {
+        return;
+    }
+    let d = Dir::new("perfetto-mpi");
+    let f = mpi_standard(&d);
+    let out = d.path("trace.json");
+    pproc_ok(&["export", "--format", "chrome", s(&f), "-o", s(&out)]);
+    let v = perfetto_load(&out);
+    check_perfetto_against_calls(&v, &[0, 1, 2], mpi_plain);
+    // Per (call, arg): how many slices carry it, the sum of the numbers, the strings, from the
+    // fixture: bytes on every MPI call; peer on Send (1, 2, 0) and Recv (MPI_ANY_SOURCE) only.
+    let got: Vec<ArgRow> = v["per_arg"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let strings = r["strings"].as_str().filter(|s| *s != "str_null");
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["key"].as_str().unwrap().to_string(),
+                r["n"].as_i64().unwrap(),
+                strings.is_none().then(|| r["int_sum"].as_i64().unwrap()),
+                strings.map(String::from),
+            )
+        })
+        .collect();
+    let row = |name: &str, key: &str, n: i64, sum: Option<i64>, s: Option<&str>| {
+        (
+            name.to_string(),
+            key.to_string(),
+            n,
+            sum,
+            s.map(String::from),
+        )
+    };
+    assert_eq!(
+        got,
+        [
+            row("MPI_Allreduce", "args.bytes", 3, Some(24), None),
+            row("MPI_Barrier", "args.bytes", 3, Some(0), None),
+            row("MPI_Finalize", "args.bytes", 3, Some(0), None),
+            row("MPI_Init", "args.bytes", 3, Some(0), None),
+            row("MPI_Recv", "args.bytes", 1, Some(4096), None),
+            row("MPI_Recv", "args.peer", 1, None, Some("MPI_ANY_SOURCE")),
+            row("MPI_Send", "args.bytes", 3, Some(6000), None),
+            row("MPI_Send", "args.peer", 3, Some(3), None),
+        ],
+        "{}",
+        v["per_arg"]
+    );
 }

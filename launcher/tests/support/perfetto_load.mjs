@@ -187,6 +187,15 @@ try {
         select cast(name as text) as name, count(*) as slices, sum(dur) as dur_ns,
                min(depth) as min_depth, max(depth) as max_depth
         from slice group by name order by name`, ['name']),
+      // The args of the events (`"args":{...}` lands under keys `args.<name>`), per name and
+      // key: how many, the sum of the integer values and the distinct string values.
+      per_arg: await rows(`
+        select cast(s.name as text) as name, cast(a.key as text) as key, count(*) as n,
+               sum(a.int_value) as int_sum,
+               cast(group_concat(distinct a.string_value) as text) as strings
+        from slice s join args a using (arg_set_id)
+        where a.key glob 'args.*'
+        group by s.name, a.key order by s.name, a.key`, ['name', 'key', 'strings']),
       import_problems: await rows(`
         select cast(name as text) as name, cast(idx as text) as idx, value,
                cast(severity as text) as severity
