@@ -329,7 +329,7 @@ pub fn tables(v: &MpiView) -> String {
     out.push('\n');
     out.push_str(&super::aligned(
         &rows,
-        &[true, false, false, false, false, false],
+        &[true, false, false, false, false, true],
     ));
     out
 }

@@ -270,7 +270,7 @@ fn mpi_time_is_the_union_inside_the_window() {
     assert_eq!(lines[5], "");
     assert_eq!(
         lines[6],
-        "MPI call  calls   total    mean  bytes   waits most"
+        "MPI call  calls   total    mean  bytes  waits most"
     );
     assert_eq!(
         lines[7],
