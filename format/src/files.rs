@@ -32,6 +32,11 @@ pub(crate) fn open(path: &Path) -> hdf5::Result<File> {
     builder().open(path)
 }
 
+/// Opens an existing file of ours for writing (to add an attribute after a merge).
+pub(crate) fn open_rw(path: &Path) -> hdf5::Result<File> {
+    builder().open_rw(path)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{ProfileReader, RankAttrs, RankWriter};

@@ -26,6 +26,7 @@ mod merge;
 mod names;
 mod rank_writer;
 mod reader;
+mod world;
 
 pub use attrs::{FileAttrs, RankAttrs, WINDOW};
 pub use error::FormatError;
@@ -35,6 +36,10 @@ pub use names::{
 };
 pub use rank_writer::RankWriter;
 pub use reader::{Intervals, ProfileReader};
+pub use world::{
+    merge_world_dir, private_dir_prefix, read_world, world_file, world_of_file_name, write_world,
+    WorldMerge, WORLD_ATTR,
+};
 
 /// Every column a region may hold, in the order they are copied.
 pub const COLUMNS: [&str; 5] = ["start_times", "end_times", "thread_ids", "bytes", "peer"];
