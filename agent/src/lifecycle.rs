@@ -22,6 +22,8 @@ struct Life {
     size: u32,
     dir: Option<PathBuf>,
     output: PathBuf,
+    /// This world was started with `MPI_Comm_spawn`: it merges into a world file of its own.
+    spawned: bool,
     config: Option<scope_config::Config>,
     resolver: Option<resolve::Resolver>,
     /// Functions hooked so far.
@@ -222,14 +224,22 @@ pub fn after_mpi_init() {
         };
         let (rank, size) = (m.rank().max(0) as u32, m.size().max(1) as u32);
         log::set_rank(rank.into());
-        log::info(&format!("MPI ABI: {:?}, {size} ranks", m.abi));
+        log::info(&format!(
+            "MPI ABI: {:?}, {size} ranks{}",
+            m.abi,
+            if m.spawned {
+                ", a world started by MPI_Comm_spawn"
+            } else {
+                ""
+            }
+        ));
         if rank == 0 {
             report_unmatched();
         }
         let out = with_life(|l| l.output.clone());
         let mut buf = vec![0u8; 4096];
         if rank == 0 {
-            match output::make_tmpdir(&out) {
+            match output::make_world_tmpdir(&out, m.spawned) {
                 Ok(d) => {
                     let b = d.as_os_str().as_encoded_bytes();
                     if b.len() < buf.len() {
@@ -257,6 +267,7 @@ pub fn after_mpi_init() {
             l.rank = rank;
             l.size = size;
             l.dir = dir;
+            l.spawned = m.spawned;
             l.mpi = Some(m);
         });
     });
@@ -271,10 +282,10 @@ pub fn before_mpi_finalize() {
         if with_life(|l| l.mpi.is_none()) && mpi::is_initialized() {
             after_mpi_init(); // MPI was initialised by a path we did not intercept
         }
-        let Some((rank, size, dir, out)) = with_life(|l| {
+        let Some((rank, size, dir, out, spawned)) = with_life(|l| {
             l.mpi
                 .as_ref()
-                .map(|_| (l.rank, l.size, l.dir.clone(), l.output.clone()))
+                .map(|_| (l.rank, l.size, l.dir.clone(), l.output.clone(), l.spawned))
         }) else {
             return;
         };
@@ -291,7 +302,11 @@ pub fn before_mpi_finalize() {
         });
         if rank == 0 {
             if let Some(dir) = dir {
-                merge_dir(&dir, size, &out);
+                if spawned {
+                    merge_spawned_world(&dir, size, &out);
+                } else {
+                    merge_dir(&dir, size, &out);
+                }
             }
         }
         with_life(|l| {
@@ -350,6 +365,9 @@ fn merge_dir(dir: &std::path::Path, size: u32, out: &std::path::Path) {
                 m.events,
                 target.display()
             ));
+            if let Err(e) = scope_format::write_world(&target, 0) {
+                log::error(&format!("cannot mark {} as world 0: {e}", target.display()));
+            }
             if !m.removed {
                 log::error(&format!("per-rank files kept in {}", dir.display()));
             }
@@ -357,6 +375,39 @@ fn merge_dir(dir: &std::path::Path, size: u32, out: &std::path::Path) {
         Err(e) => log::error(&format!(
             "merging into {}: {e}; per-rank files kept in {}",
             target.display(),
+            dir.display()
+        )),
+    }
+}
+
+/// Rank 0 of a world started with `MPI_Comm_spawn`: merges its per-rank files into the first
+/// free `<stem>.world<K>.h5` beside the output (never the launched world's name).
+fn merge_spawned_world(dir: &std::path::Path, size: u32, out: &std::path::Path) {
+    match scope_format::merge_world_dir(dir, size, out, true) {
+        Ok(w) => {
+            for (r, why) in &w.merge.unreadable {
+                log::error(&format!("rank {r}'s file could not be merged: {why}"));
+            }
+            log::info(&format!(
+                "spawned world: merged {} ranks, {} events into {} (world {})",
+                w.merge.merged.len(),
+                w.merge.events,
+                w.path.display(),
+                w.world
+            ));
+            if let Some(e) = w.attr_error {
+                log::error(&format!(
+                    "cannot mark {} as world {}: {e}",
+                    w.path.display(),
+                    w.world
+                ));
+            }
+            if !w.merge.removed {
+                log::error(&format!("per-rank files kept in {}", dir.display()));
+            }
+        }
+        Err(e) => log::error(&format!(
+            "merging this spawned world: {e}; per-rank files kept in {}",
             dir.display()
         )),
     }

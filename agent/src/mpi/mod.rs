@@ -18,6 +18,7 @@ type CommDupFn = unsafe extern "C" fn(usize, *mut u64) -> c_int;
 type CommFn = unsafe extern "C" fn(usize) -> c_int;
 type CommFreeFn = unsafe extern "C" fn(*mut u64) -> c_int;
 type BcastFn = unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, usize) -> c_int;
+type GetParentFn = unsafe extern "C" fn(*mut u64) -> c_int;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Abi {
@@ -48,6 +49,8 @@ pub fn real_abort() -> Option<AbortFn> {
 /// The agent's own communicator and the calls it needs.
 pub struct Mpi {
     pub abi: Abi,
+    /// This world was started by `MPI_Comm_spawn` (it has a parent): not the launched world.
+    pub spawned: bool,
     comm: usize,
     byte: usize,
     comm_rank: CommIntFn,
@@ -78,6 +81,29 @@ macro_rules! func {
     }};
 }
 
+/// `MPI_Comm_get_parent` answers a communicator other than `MPI_COMM_NULL`: this world was
+/// started with `MPI_Comm_spawn`. Call right after the real init, before the program can
+/// disconnect from its parent.
+fn has_parent(abi: Abi) -> Result<bool, String> {
+    let null = match abi {
+        // As for MPI_COMM_WORLD: the executable's copy-relocated object first.
+        Abi::OpenMpi => find::default("ompi_mpi_comm_null")
+            .or_else(|| find::in_libmpi("ompi_mpi_comm_null"))
+            .ok_or("Open MPI without ompi_mpi_comm_null")? as u64,
+        Abi::Mpich => 0x0400_0000,
+    };
+    let get_parent = func!("PMPI_Comm_get_parent", GetParentFn);
+    let mut parent: u64 = null;
+    // SAFETY: valid out pointer (MPICH writes 4 bytes, Open MPI 8).
+    if unsafe { get_parent(&mut parent) } != 0 {
+        return Err("MPI_Comm_get_parent failed".into());
+    }
+    if abi == Abi::Mpich {
+        parent &= 0xffff_ffff;
+    }
+    Ok(parent != null && parent != 0)
+}
+
 impl Mpi {
     /// Detects the ABI and duplicates `MPI_COMM_WORLD`. Call only after MPI is initialised.
     pub fn attach() -> Result<Mpi, String> {
@@ -97,6 +123,7 @@ impl Mpi {
             }
             None => (Abi::Mpich, 0x4400_0000usize, 0x4c00_010dusize),
         };
+        let spawned = has_parent(abi)?;
         let comm_dup = func!("PMPI_Comm_dup", CommDupFn);
         let mut comm: u64 = 0;
         // SAFETY: valid communicator handle and out pointer (MPICH writes 4 bytes, Open MPI 8).
@@ -105,6 +132,7 @@ impl Mpi {
         }
         Ok(Mpi {
             abi,
+            spawned,
             comm: comm as usize,
             byte,
             comm_rank: func!("PMPI_Comm_rank", CommIntFn),
