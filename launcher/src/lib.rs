@@ -16,3 +16,4 @@ pub mod regions;
 pub mod run;
 pub mod salvage;
 pub mod summary;
+pub mod worlds;

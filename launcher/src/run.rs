@@ -8,7 +8,7 @@ use crate::args::{self, Parsed, RunArgs};
 use crate::command::{self, RankEnvInput};
 use crate::error::{Fail, Result};
 use crate::regions::{self, Object};
-use crate::{child, libs, mpi, program, salvage, summary};
+use crate::{child, libs, mpi, program, salvage, summary, worlds};
 use std::path::{Path, PathBuf};
 
 const TOOL: &str = "scope-run";
@@ -185,15 +185,38 @@ fn run(a: &RunArgs) -> Result<i32> {
     }
     let started = std::time::SystemTime::now();
     let code = child::run(&launch)?;
+    let parent = tmpdir
+        .as_deref()
+        .map(PathBuf::from)
+        .or_else(|| output.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
     if !output.exists() {
-        let parent = tmpdir
-            .as_deref()
-            .map(PathBuf::from)
-            .or_else(|| output.parent().map(Path::to_path_buf))
-            .unwrap_or_else(|| PathBuf::from("."));
         report_salvage(&output, &parent, a.np.unwrap_or(1), started);
     }
+    for (dir, r) in salvage::salvage_spawned(&output, &parent, started) {
+        match r {
+            Ok(s) => report_salvaged(&s),
+            Err(e) => say(&format!(
+                "a spawned world ended before its merge, and salvaging {} failed: {e}",
+                dir.display()
+            )),
+        }
+    }
+    let spawned = worlds::spawned(&output, started);
+    if let Some(line) = worlds::line(&output, &spawned) {
+        say(&line);
+    }
     report(&output);
+    for w in &spawned {
+        report_as(
+            &w.path,
+            &format!(
+                "wrote {} (world {}, started by MPI_Comm_spawn)",
+                w.path.display(),
+                w.world
+            ),
+        );
+    }
     Ok(code)
 }
 
@@ -204,42 +227,61 @@ fn report_salvage(output: &Path, parent: &Path, ranks: u32, started: std::time::
         Some(Err(e)) => say(&format!(
             "the run ended before the merge, and salvaging failed: {e}"
         )),
-        Some(Ok(s)) => {
-            let list = |v: &[i64]| {
-                v.iter()
-                    .map(|r| r.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            say(&format!(
-                "the run ended before the profile was merged; salvaged {} rank(s) from {}",
-                s.merged.len(),
-                s.dir.display()
-            ));
-            let empty: Vec<i64> = s
-                .missing
-                .iter()
-                .copied()
-                .filter(|r| !s.merged.iter().any(|m| i64::from(*m) == *r))
-                .collect();
-            if !empty.is_empty() {
-                say(&format!(
-                    "ranks with no data (they wrote nothing before the failure): {}",
-                    list(&empty)
-                ));
-            }
-            for (r, why) in &s.unreadable {
-                say(&format!(
-                    "rank {r}'s file was unreadable ({why}); kept in {}",
-                    s.dir.display()
-                ));
-            }
-        }
+        Some(Ok(s)) => report_salvaged(&s),
+    }
+}
+
+/// What a salvage merged (the launched world's, or a spawned world's into its world file).
+fn report_salvaged(s: &salvage::Salvaged) {
+    let list = |v: &[i64]| {
+        v.iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if s.world == 0 {
+        say(&format!(
+            "the run ended before the profile was merged; salvaged {} rank(s) from {}",
+            s.merged.len(),
+            s.dir.display()
+        ));
+    } else {
+        say(&format!(
+            "spawned world {} ended before its profile was merged; salvaged {} rank(s) \
+             from {} into {}",
+            s.world,
+            s.merged.len(),
+            s.dir.display(),
+            s.file.display()
+        ));
+    }
+    let empty: Vec<i64> = s
+        .missing
+        .iter()
+        .copied()
+        .filter(|r| !s.merged.iter().any(|m| i64::from(*m) == *r))
+        .collect();
+    if !empty.is_empty() {
+        say(&format!(
+            "ranks with no data (they wrote nothing before the failure): {}",
+            list(&empty)
+        ));
+    }
+    for (r, why) in &s.unreadable {
+        say(&format!(
+            "rank {r}'s file was unreadable ({why}); kept in {}",
+            s.dir.display()
+        ));
     }
 }
 
 /// Prints the summary of `output` (or why there is none) to stderr.
 pub fn report(output: &Path) {
+    report_as(output, &format!("wrote {}", output.display()));
+}
+
+/// Prints the summary of `output` under `header` (or why there is none) to stderr.
+fn report_as(output: &Path, header: &str) {
     if !output.exists() {
         say(&format!("no profile was written to {}", output.display()));
         return;
@@ -248,7 +290,7 @@ pub fn report(output: &Path) {
         scope_format::ProfileReader::open(output).and_then(|r| summary::compute(&r, None));
     match summary {
         Ok(s) => {
-            let (lines, table) = summary::render(&s, &format!("wrote {}", output.display()));
+            let (lines, table) = summary::render(&s, header);
             lines.iter().for_each(|l| say(l));
             eprint!("{table}");
         }
