@@ -72,6 +72,20 @@ impl Profile {
         c
     }
 
+    /// The root attribute `world`: 0 for the launched world, K for `<stem>.world<K>.h5`.
+    pub fn world(&self) -> Option<u32> {
+        scope_format::read_world(&self.path)
+    }
+
+    /// Calls of `region` summed over every rank.
+    pub fn total_calls(&self, region: &str) -> usize {
+        self.ranks
+            .values()
+            .filter_map(|r| r.get(region))
+            .map(|iv| iv.len())
+            .sum()
+    }
+
     pub fn rank_ids(&self) -> Vec<u32> {
         self.ranks.keys().copied().collect()
     }
