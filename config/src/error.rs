@@ -24,6 +24,6 @@ pub enum ConfigError {
         message: String,
     },
     /// The file is valid but names no region to profile.
-    #[error("{}: no [[regions]] in {}", path.display(), path.display())]
+    #[error("{}: no [[regions]] in {} (and no `[mpi] calls`)", path.display(), path.display())]
     NoRegions { path: PathBuf },
 }

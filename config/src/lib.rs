@@ -10,6 +10,7 @@ pub mod env;
 mod error;
 mod glob;
 mod location;
+mod mpi_calls;
 mod name;
 mod normalize;
 mod parse;
@@ -18,6 +19,7 @@ mod schema;
 mod suggest;
 
 pub use error::ConfigError;
+pub use mpi_calls::{MpiCallPattern, MpiCalls};
 pub use name::SymbolName;
 pub use parse::{load, parse, Config, Region};
 pub use pattern::SymbolPattern;

@@ -1,10 +1,11 @@
 //! Reading `scope.toml` into a [`Config`].
-//! Invariants: a returned `Config` has at least one region; every region has a valid pattern and
+//! Invariants: a returned `Config` has at least one region or records MPI calls; every region has a valid pattern and
 //! a non-empty name unique within the file; `line`/`column` point at the region's `symbol` value.
 //! Every failure is a [`ConfigError`] located in the text whenever the text is at fault.
 
 use crate::error::ConfigError;
 use crate::location::Lines;
+use crate::mpi_calls::MpiCalls;
 use crate::pattern::SymbolPattern;
 use crate::schema::{File, RegionEntry};
 use std::collections::HashMap;
@@ -19,6 +20,8 @@ pub struct Config {
     pub path: PathBuf,
     /// The regions to profile, in file order.
     pub regions: Vec<Region>,
+    /// The MPI calls to record (`[mpi] calls`).
+    pub mpi_calls: MpiCalls,
 }
 
 /// One region: the functions matched by `pattern`, recorded under `name`.
@@ -58,8 +61,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
     };
     let file: File = toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
+    let mpi_calls = match file.mpi.and_then(|m| m.calls) {
+        Some(v) => crate::mpi_calls::check(v, |offset| lines.at(offset))
+            .map_err(|(span, msg)| at(Some(span), msg))?,
+        None => MpiCalls::Off,
+    };
     let entries = match file.regions {
         Some(list) if !list.get_ref().is_empty() => list.into_inner(),
+        _ if mpi_calls.is_on() => Vec::new(),
         _ => {
             return Err(ConfigError::NoRegions {
                 path: path.to_path_buf(),
@@ -85,6 +94,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     Ok(Config {
         path: path.to_path_buf(),
         regions,
+        mpi_calls,
     })
 }
 

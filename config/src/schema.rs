@@ -5,12 +5,23 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-/// The whole file: only `[[regions]]` at the top level.
+/// The whole file: `[[regions]]` and an optional `[mpi]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct File {
     #[serde(default)]
     pub regions: Option<Spanned<Vec<Spanned<RegionEntry>>>>,
+    #[serde(default)]
+    pub mpi: Option<MpiTable>,
+}
+
+/// The `[mpi]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MpiTable {
+    /// `true`, `false` or a list of MPI function names (checked in `mpi_calls`).
+    #[serde(default)]
+    pub calls: Option<Spanned<toml::Value>>,
 }
 
 /// One `[[regions]]` table.

@@ -128,9 +128,39 @@ fn no_regions_is_an_error() {
         assert!(matches!(e, ConfigError::NoRegions { .. }), "{e:?}");
         assert_eq!(
             e.to_string(),
-            "dir/scope.toml: no [[regions]] in dir/scope.toml"
+            "dir/scope.toml: no [[regions]] in dir/scope.toml (and no `[mpi] calls`)"
         );
     }
+    let e = parse("[mpi]\ncalls = false\n", Path::new("s.toml")).unwrap_err();
+    assert!(matches!(e, ConfigError::NoRegions { .. }), "{e:?}");
+}
+
+#[test]
+fn mpi_calls_alone_or_beside_regions() {
+    use scope_config::MpiCalls;
+    let c = ok("[mpi]\ncalls = true\n");
+    assert!(c.regions.is_empty());
+    assert_eq!(c.mpi_calls, MpiCalls::All);
+    let c = ok("[[regions]]\nsymbol = \"f\"\n[mpi]\ncalls = [\"MPI_Send\", \"mpi_wait*\"]\n");
+    assert_eq!(c.regions.len(), 1);
+    assert!(c.mpi_calls.wants("MPI_Send") && c.mpi_calls.wants("MPI_Waitall"));
+    assert!(!c.mpi_calls.wants("MPI_Recv"));
+    assert!(!ok("[[regions]]\nsymbol = \"f\"\n[mpi]\n").mpi_calls.is_on());
+}
+
+#[test]
+fn mpi_call_errors_point_at_the_value() {
+    let cases = [
+        ("[mpi]\ncalls = 3\n", "scope.toml:2:9: `calls` is `true`, `false` or a list of MPI function names, not integer"),
+        ("[mpi]\ncalls = []\n", "scope.toml:2:9: `calls = []` records nothing; write `calls = false` or name MPI functions"),
+        ("[mpi]\ncalls = [\"MPI_Send\", 4]\n", "scope.toml:2:9: `calls` lists MPI function names (strings), not integer"),
+        ("[mpi]\ncalls = [\"compute\"]\n", "scope.toml:2:9: \"compute\" is not an MPI function name (they start with `MPI_`)"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(err(text), want, "{text}");
+    }
+    let e = err("[mpi]\ncall = true\n");
+    assert!(e.starts_with("scope.toml:2:1: unknown field `call`"), "{e}");
 }
 
 #[test]
