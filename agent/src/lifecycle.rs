@@ -169,11 +169,15 @@ fn hook_new_objects(when: engine::When) {
         if targets.is_empty() {
             return;
         }
-        recorder::set_regions(resolver.regions.clone(), resolver.sets.clone());
+        recorder::set_regions(
+            resolver.regions.clone(),
+            resolver.sets.clone(),
+            resolver.mpi_regions.clone(),
+        );
         for (t, r) in targets.iter().zip(engine::attach(&targets, when)) {
             match r {
                 Ok(()) => {
-                    if t.kind == engine::Kind::Timing {
+                    if matches!(t.kind, engine::Kind::Timing | engine::Kind::MpiCall) {
                         l.hooked += 1;
                     }
                     log::info(&format!("hooked {} at {:#x}", t.label, t.address));
@@ -259,6 +263,7 @@ pub fn after_mpi_init() {
                     "cannot create my rank file: {e}; my data will be missing"
                 ));
             }
+            recorder::set_window(Some(recorder::clock::monotonic_ns()), None);
             // Runs before HDF5's own exit handler (registered when the file was created).
             // SAFETY: as in `start`.
             unsafe { libc::atexit(at_exit) };
@@ -289,7 +294,9 @@ pub fn before_mpi_finalize() {
         }) else {
             return;
         };
+        let finalize_at = recorder::clock::monotonic_ns();
         recorder::stop_and_flush_all();
+        recorder::set_window(None, Some(finalize_at));
         if recorder::has_rank_file() {
             if let Err(e) = recorder::close_rank_file(true) {
                 log::error(&format!("closing my rank file: {e}"));

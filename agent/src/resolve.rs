@@ -33,6 +33,15 @@ pub struct Resolver {
     timed: usize,
     /// Unwinder hooks found but not yet needed (nothing timed yet).
     pending_specials: Vec<Target>,
+    /// `[mpi] calls`: region id by MPI function name, and the ids of those regions.
+    mpi_region: HashMap<String, u32>,
+    pub mpi_regions: Vec<u32>,
+}
+
+/// A loaded MPI library (Open MPI's `libmpi.so.*`, MPICH's `libmpich.so.*` or `libmpi.so.*`).
+fn is_libmpi(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or("");
+    file.starts_with("libmpi.so") || file.starts_with("libmpich.so")
 }
 
 fn own_path() -> Option<String> {
@@ -112,6 +121,8 @@ impl Resolver {
             matched: vec![false; cfg.regions.len()],
             timed: 0,
             pending_specials: Vec::new(),
+            mpi_region: HashMap::new(),
+            mpi_regions: Vec::new(),
         }
     }
 
@@ -206,7 +217,7 @@ impl Resolver {
         } else {
             obj.path.clone()
         };
-        for s in syms {
+        for s in &syms {
             if let Some(kind) = special_kind(&s.name) {
                 let address = obj.base + s.value;
                 if s.kind == scope_elf::FuncKind::Func && self.hooked.insert(address) {
@@ -218,6 +229,7 @@ impl Resolver {
                         pad: None,
                         fragments: Vec::new(),
                         label: format!("{} in {where_}", s.name),
+                        decoder: 0,
                     });
                 }
                 continue;
@@ -283,8 +295,74 @@ impl Resolver {
                     pad,
                     fragments: cold.get(s.name.as_str()).cloned().unwrap_or_default(),
                     label: format!("{} ({} in {where_})", r.name, s.name),
+                    decoder: 0,
                 });
             }
+        }
+        if cfg.mpi_calls.is_on() && is_libmpi(&obj.path) {
+            self.scan_mpi_calls(cfg, obj, &syms, &ends, targets, index);
+        }
+    }
+
+    /// `[mpi] calls`: every wanted `MPI_*` function of a loaded MPI library, hooked as an
+    /// `MpiCall` under a region named after it (its `PMPI_*` alias is the same function).
+    fn scan_mpi_calls(
+        &mut self,
+        cfg: &Config,
+        obj: &crate::loaded::Object,
+        syms: &[scope_elf::FuncSym],
+        ends: &[u64],
+        targets: &mut Vec<Target>,
+        index: &mut HashMap<u64, usize>,
+    ) {
+        let mut names: Vec<&scope_elf::FuncSym> = syms
+            .iter()
+            .filter(|s| {
+                s.kind == scope_elf::FuncKind::Func
+                    && s.name.starts_with("MPI_")
+                    && !crate::mpi::calls::never_recorded(&s.name)
+                    && cfg.mpi_calls.wants(&s.name)
+            })
+            .collect();
+        names.sort_by(|a, b| a.name.cmp(&b.name));
+        names.dedup_by(|a, b| a.name == b.name);
+        for s in names {
+            let address = obj.base + s.value;
+            if !obj.exec.iter().any(|&(a, b)| address >= a && address < b) {
+                continue;
+            }
+            let region = {
+                let regions = &mut self.regions;
+                let mpi = &mut self.mpi_regions;
+                *self.mpi_region.entry(s.name.clone()).or_insert_with(|| {
+                    regions.push(s.name.clone());
+                    mpi.push((regions.len() - 1) as u32);
+                    (regions.len() - 1) as u32
+                })
+            };
+            let decoder = crate::mpi::calls::decoder_for(&s.name);
+            if let Some(&i) = index.get(&address) {
+                // A configured region hooks it too: record into both, with the arguments.
+                let merged = self.add_to_set(targets[i].region, region);
+                targets[i].region = merged;
+                targets[i].kind = Kind::MpiCall;
+                targets[i].decoder = decoder;
+                continue;
+            }
+            if !self.hooked.insert(address) {
+                continue;
+            }
+            index.insert(address, targets.len());
+            targets.push(Target {
+                address,
+                size: s.size,
+                region,
+                kind: Kind::MpiCall,
+                pad: padding_before(ends, s.value).map(|(a, n)| (obj.base + a, n)),
+                fragments: Vec::new(),
+                label: format!("{} (in {})", s.name, obj.path),
+                decoder,
+            });
         }
     }
 

@@ -4,7 +4,7 @@
 //! reachable; entries never change afterwards, so readers need no lock (a signal handler may
 //! read).
 
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 pub const MAX_HOOKS: usize = 1 << 16;
 
@@ -20,11 +20,17 @@ pub enum Kind {
     /// `__cxa_begin_catch`: frames still live at the catch are routed through their stubs
     /// again; frames below the catch are gone.
     BeginCatch = 2,
+    /// An MPI function (`[mpi] calls`): timed like `Timing`, and before that its arguments
+    /// are read (payload bytes, peer) into an args record (see `args.rs`).
+    MpiCall = 3,
 }
 
 static PASS: [AtomicU64; MAX_HOOKS] = [const { AtomicU64::new(0) }; MAX_HOOKS];
 static LEAVE: [AtomicU64; MAX_HOOKS] = [const { AtomicU64::new(0) }; MAX_HOOKS];
 static KIND: [AtomicU8; MAX_HOOKS] = [const { AtomicU8::new(0) }; MAX_HOOKS];
+/// `MpiCall` hooks: the region id the stub carries, and how to read the call's arguments.
+static REGION: [AtomicU32; MAX_HOOKS] = [const { AtomicU32::new(0) }; MAX_HOOKS];
+static DECODER: [AtomicU16; MAX_HOOKS] = [const { AtomicU16::new(0) }; MAX_HOOKS];
 /// Id 0 is never handed out: an event's region word carries its hook id in the high half, so a
 /// complete event is never all-zero (the writer thread relies on it, see `recorder`).
 static NEXT: AtomicUsize = AtomicUsize::new(1);
@@ -38,7 +44,9 @@ pub fn reserve() -> Option<u32> {
     Some(id as u32)
 }
 
-pub fn publish(id: u32, kind: Kind, pass: u64, leave: u64) {
+pub fn publish(id: u32, kind: Kind, pass: u64, leave: u64, region: u32, decoder: u16) {
+    REGION[id as usize].store(region, Ordering::Relaxed);
+    DECODER[id as usize].store(decoder, Ordering::Relaxed);
     KIND[id as usize].store(kind as u8, Ordering::Relaxed);
     LEAVE[id as usize].store(leave, Ordering::Relaxed);
     PASS[id as usize].store(pass, Ordering::Release);
@@ -59,6 +67,15 @@ pub fn kind(id: usize) -> Kind {
     match KIND.get(id).map(|k| k.load(Ordering::Acquire)) {
         Some(1) => Kind::UnwindStart,
         Some(2) => Kind::BeginCatch,
+        Some(3) => Kind::MpiCall,
         _ => Kind::Timing,
+    }
+}
+
+/// An `MpiCall` hook's region id and argument decoder.
+pub fn call_info(id: usize) -> (u32, u16) {
+    match (REGION.get(id), DECODER.get(id)) {
+        (Some(r), Some(d)) => (r.load(Ordering::Acquire), d.load(Ordering::Acquire)),
+        _ => (0, 0),
     }
 }

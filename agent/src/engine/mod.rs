@@ -11,6 +11,7 @@
 //! fully hooked or untouched; the engine never panics into the program: every failure is a
 //! refusal with a reason or a disabled engine.
 
+pub mod args;
 mod hooks;
 mod memory;
 mod patch;
@@ -21,6 +22,7 @@ mod tls;
 mod trampoline;
 mod unwind;
 
+pub use args::ARGS_HOOK;
 pub use hooks::Kind;
 pub use unwind::{BEGIN_CATCH, UNWIND_STARTS};
 
@@ -47,6 +49,8 @@ pub struct Target {
     pub fragments: Vec<(u64, u64)>,
     /// How to name it in messages.
     pub label: String,
+    /// `Kind::MpiCall`: which argument decoder reads the call (see `crate::mpi::calls`).
+    pub decoder: u16,
 }
 
 /// Prepares the engine on the loading thread.
@@ -122,7 +126,7 @@ pub fn attach(targets: &[Target], when: When) -> Vec<Result<(), String>> {
             continue;
         }
         let p: Planned = planned_iter.next().expect("one plan per Ok result");
-        hooks::publish(p.hook_id, p.kind, p.pass, p.leave);
+        hooks::publish(p.hook_id, p.kind, p.pass, p.leave, p.region, p.decoder);
         let written = match &p.board {
             Some((at, bytes)) => patch::write_code(*at, bytes),
             None => Ok(()),
@@ -137,6 +141,8 @@ pub fn attach(targets: &[Target], when: When) -> Vec<Result<(), String>> {
 struct Planned {
     hook_id: u32,
     kind: Kind,
+    region: u32,
+    decoder: u16,
     pass: u64,
     leave: u64,
     patch_at: u64,
@@ -196,9 +202,10 @@ fn plan(t: &Target, arenas: &mut Vec<memory::Arena>) -> Result<Planned, String> 
         relocated: reloc_at,
         enter_trampoline: trampoline::enter_trampoline(),
         leave_trampoline: trampoline::leave_trampoline(),
+        args_trampoline: (t.kind == Kind::MpiCall).then(trampoline::args_trampoline),
     };
     let s = match t.kind {
-        Kind::Timing => stub::assemble(&spec, stub_at),
+        Kind::Timing | Kind::MpiCall => stub::assemble(&spec, stub_at),
         _ => stub::assemble_special(&spec, stub_at),
     }
     .map_err(|e| format!("assembling the stub: {e}"))?;
@@ -217,6 +224,8 @@ fn plan(t: &Target, arenas: &mut Vec<memory::Arena>) -> Result<Planned, String> 
     Ok(Planned {
         hook_id,
         kind: t.kind,
+        region: t.region,
+        decoder: t.decoder,
         pass: s.pass,
         leave: s.leave,
         patch_at: pro.patch_at,
@@ -320,30 +329,42 @@ extern "C" fn thread_exit(value: *mut libc::c_void) {
 
 /// Slow leave: records one event, handing the buffer over (or writing it) first when it is full.
 fn record_slow(st: &mut ThreadState, region: u64, t_enter: u64, t_exit: u64) {
+    // Written on this thread when there is no writer: recording pauses meanwhile.
+    make_room(st);
+    if !append_raw(st, t_enter, t_exit, region) {
+        st.dropped += 1;
+    }
+}
+
+/// Appends one 24-byte record (an event, or an args record) to the buffer being filled, if
+/// there is room. The word goes last (a Release store): readers on other threads take a
+/// record as complete once its word is non-zero (see `thread.rs`).
+fn append_raw(st: &ThreadState, a: u64, b: u64, word: u64) -> bool {
+    let cur = st.cur.load(Ordering::Relaxed);
+    if cur + EVENT_SIZE > st.end.load(Ordering::Relaxed) {
+        return false;
+    }
+    st.cur.store(cur + EVENT_SIZE, Ordering::Relaxed);
+    let e = cur as *mut Event;
+    // SAFETY: `cur` lies inside this thread's event buffer with room for one record,
+    // reserved above; only the owning thread writes there.
+    unsafe {
+        std::ptr::addr_of_mut!((*e).t_enter).write(a);
+        std::ptr::addr_of_mut!((*e).t_exit).write(b);
+        (*(std::ptr::addr_of_mut!((*e).region) as *const AtomicU64)).store(word, Ordering::Release);
+    }
+    true
+}
+
+/// Makes room for one record (handing the full buffer over, or writing it on this thread).
+fn make_room(st: &mut ThreadState) {
     if st.is_full() && !crate::recorder::hand_over(st) {
-        // Written on this thread: recording pauses on it while the agent's code runs.
         let limit = st.limit.swap(0, Ordering::Relaxed);
         crate::recorder::flush_thread(st);
         st.limit.store(
             limit.min(crate::recorder::active_limit()),
             Ordering::Relaxed,
         );
-    }
-    let cur = st.cur.load(Ordering::Relaxed);
-    if cur + EVENT_SIZE > st.end.load(Ordering::Relaxed) {
-        st.dropped += 1;
-        return;
-    }
-    st.cur.store(cur + EVENT_SIZE, Ordering::Relaxed);
-    let e = cur as *mut Event;
-    // SAFETY: `cur` lies inside this thread's event buffer with room for one event, reserved
-    // above. The region word goes last (a Release store): readers on other threads take an
-    // event as complete once it is non-zero (see `thread.rs`).
-    unsafe {
-        std::ptr::addr_of_mut!((*e).t_enter).write(t_enter);
-        std::ptr::addr_of_mut!((*e).t_exit).write(t_exit);
-        (*(std::ptr::addr_of_mut!((*e).region) as *const AtomicU64))
-            .store(region, Ordering::Release);
     }
 }
 

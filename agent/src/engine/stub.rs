@@ -11,6 +11,8 @@
 //! everything. Invariant: the fast path writes only rax, rdx, rcx, r11 and flags, all of which
 //! it restores (flags with `lahf`/`seto` and `add al, 0x7f`/`sahf`, on entry and on return);
 //! a pass-through call runs the original with every register and flag as the caller set it.
+//! An `MpiCall` stub first calls the args trampoline (with the caller's registers and stack
+//! untouched, r11 = hook id, r11 itself saved on the stack), which may send the call to `pass`.
 
 use super::thread::{ENTRY_SIZE, EVENT_SIZE, OFF_CUR, OFF_DEPTH, OFF_END, OFF_ENTRIES, OFF_LIMIT};
 use super::trampoline::LEAVE_RESERVE;
@@ -25,6 +27,8 @@ pub struct StubSpec {
     pub relocated: u64,
     pub enter_trampoline: u64,
     pub leave_trampoline: u64,
+    /// `MpiCall` hooks: the trampoline that reads the call's arguments before the enter path.
+    pub args_trampoline: Option<u64>,
 }
 
 pub struct Stub {
@@ -75,8 +79,17 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     let mut leave = a.create_label();
     let mut enter_slot = a.create_label();
     let mut leave_slot = a.create_label();
+    let mut args_slot = a.create_label();
     let depth = OFF_DEPTH;
     let entries = OFF_ENTRIES;
+
+    // ---- args (MpiCall only): the trampoline returns here to go on, or to `pass` ----
+    if spec.args_trampoline.is_some() {
+        a.push(r11)?;
+        a.mov(r11d, spec.hook_id)?;
+        a.call(qword_ptr(args_slot))?;
+        a.pop(r11)?;
+    }
 
     // ---- enter ----
     a.set_label(&mut enter)?;
@@ -170,6 +183,10 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.dq(&[spec.enter_trampoline])?;
     a.set_label(&mut leave_slot)?;
     a.dq(&[spec.leave_trampoline])?;
+    if let Some(args) = spec.args_trampoline {
+        a.set_label(&mut args_slot)?;
+        a.dq(&[args])?;
+    }
 
     let result = a.assemble_options(ip, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let pass = result.label_ip(&pass)?;
@@ -215,6 +232,7 @@ mod tests {
             relocated: 0x7000_1000,
             enter_trampoline: 0x1111,
             leave_trampoline: 0x2222,
+            args_trampoline: None,
         };
         let stub = assemble(&spec, 0x7000_0000).unwrap();
         let mut d = Decoder::with_ip(64, &stub.code, 0x7000_0000, DecoderOptions::NONE);

@@ -114,10 +114,16 @@ macro_rules! trampoline {
 
 trampoline!("scope_tramp_enter", enter_slow);
 trampoline!("scope_tramp_leave", leave_slow);
+trampoline!("scope_tramp_args", super::args::args_enter);
 
 extern "C" {
     fn scope_tramp_enter();
     fn scope_tramp_leave();
+    fn scope_tramp_args();
+}
+
+pub fn args_trampoline() -> u64 {
+    scope_tramp_args as *const () as u64
 }
 
 pub fn enter_trampoline() -> u64 {
@@ -151,7 +157,7 @@ extern "C" fn enter_slow(frame: *mut Frame) {
     let frame = unsafe { &mut *frame };
     let id = frame.r11 as usize;
     match hooks::kind(id) {
-        hooks::Kind::Timing => {}
+        hooks::Kind::Timing | hooks::Kind::MpiCall => {}
         kind => {
             let _ = std::panic::catch_unwind(|| {
                 let st = tls::current();

@@ -3,6 +3,7 @@
 //! shared/design/mpi-abi.md for the constants). All MPI knowledge of the agent lives here.
 //! Invariant: handles travel as pointer-sized integers; every call goes to the real `PMPI_*`.
 
+pub mod calls;
 mod find;
 
 use std::ffi::{c_char, c_int, c_void};
@@ -102,6 +103,18 @@ fn has_parent(abi: Abi) -> Result<bool, String> {
         parent &= 0xffff_ffff;
     }
     Ok(parent != null && parent != 0)
+}
+
+/// Which MPI the process runs (`MPI_COMM_WORLD` is found as `ompi_mpi_comm_world` only in
+/// Open MPI). Valid once libmpi is loaded.
+pub fn detect_abi() -> Abi {
+    if find::default("ompi_mpi_comm_world").is_some()
+        || find::in_libmpi("ompi_mpi_comm_world").is_some()
+    {
+        Abi::OpenMpi
+    } else {
+        Abi::Mpich
+    }
 }
 
 impl Mpi {

@@ -35,6 +35,9 @@ struct Columns {
     start: Vec<i64>,
     end: Vec<i64>,
     thread: Vec<i64>,
+    /// MPI call regions only (else empty): one value per interval.
+    bytes: Vec<i64>,
+    peer: Vec<i64>,
 }
 
 impl Columns {
@@ -43,6 +46,8 @@ impl Columns {
             start: Vec::with_capacity(n),
             end: Vec::with_capacity(n),
             thread: Vec::with_capacity(n),
+            bytes: Vec::new(),
+            peer: Vec::new(),
         }
     }
 
@@ -50,6 +55,17 @@ impl Columns {
         self.start.extend(other.start);
         self.end.extend(other.end);
         self.thread.extend(other.thread);
+        self.bytes.extend(other.bytes);
+        self.peer.extend(other.peer);
+    }
+
+    /// The further columns, when this is an MPI call region.
+    fn extra(&self) -> Vec<(&'static str, &[i64])> {
+        if self.peer.is_empty() {
+            Vec::new()
+        } else {
+            vec![("bytes", &self.bytes[..]), ("peer", &self.peer[..])]
+        }
     }
 }
 
@@ -60,6 +76,11 @@ type Batch = Vec<(u32, Columns)>;
 struct Sink {
     regions: Vec<String>,
     sets: Vec<Vec<u32>>,
+    /// By region id: an MPI call region (its events carry bytes and peer).
+    mpi: Vec<bool>,
+    /// Per thread state (address): args records not yet paired with their call's event,
+    /// `(region word low half, bytes, peer)`, oldest first.
+    args: std::collections::HashMap<usize, Vec<(u32, i64, i64)>>,
     writer: Option<RankWriter>,
     write_failed: bool,
     pending: Batch,
@@ -112,10 +133,17 @@ fn with_sink<R>(f: impl FnOnce(&mut Sink) -> R) -> R {
     f(g.get_or_insert_with(Sink::default))
 }
 
-/// Names of the regions, indexed by the region id the stubs carry, and the region sets: a
-/// hook carrying `REGION_SET | i` records each call into every region of `sets[i]`.
-pub fn set_regions(names: Vec<String>, sets: Vec<Vec<u32>>) {
+/// Names of the regions, indexed by the region id the stubs carry, the region sets (a hook
+/// carrying `REGION_SET | i` records each call into every region of `sets[i]`), and the ids of
+/// the MPI call regions.
+pub fn set_regions(names: Vec<String>, sets: Vec<Vec<u32>>, mpi: Vec<u32>) {
     with_sink(|s| {
+        s.mpi = vec![false; names.len()];
+        for r in mpi {
+            if let Some(m) = s.mpi.get_mut(r as usize) {
+                *m = true;
+            }
+        }
         s.regions = names;
         s.sets = sets;
     });
@@ -150,6 +178,7 @@ pub fn retire_thread(st: &ThreadState) {
     let addr = st as *const ThreadState as usize;
     with_sink(|s| {
         s.threads.retain(|&t| t != addr);
+        s.args.remove(&addr);
         s.dropped += st.dropped;
     });
 }
@@ -267,14 +296,33 @@ fn move_to_sink(st: &ThreadState, events: &[Event]) {
     }
     let conv = clock::Converter::now();
     let tid = st.thread_index as i64;
-    let sets = with_sink(|s| s.sets.clone());
+    let addr = st as *const ThreadState as usize;
+    let (sets, mpi, mut pending) = with_sink(|s| {
+        (
+            s.sets.clone(),
+            s.mpi.clone(),
+            s.args.remove(&addr).unwrap_or_default(),
+        )
+    });
     // Events of one thread mostly hit a few regions: a short list searched from the last hit
     // beats a map lookup per event.
     let mut batch: Batch = Vec::new();
     let mut last = 0usize;
     for e in events {
-        let (start, end) = (conv.ns(e.t_enter), conv.ns(e.t_exit));
         let id = e.region as u32;
+        if (e.region >> 32) as u32 == crate::engine::ARGS_HOOK {
+            if pending.len() >= MAX_UNPAIRED {
+                pending.remove(0); // a call whose event never came (e.g. it passed through)
+            }
+            pending.push((id, e.t_enter as i64, e.t_exit as i64));
+            continue;
+        }
+        // The call's own args record is the latest unpaired one of its region.
+        let args = pending
+            .iter()
+            .rposition(|p| p.0 == id)
+            .map(|i| pending.remove(i));
+        let (start, end) = (conv.ns(e.t_enter), conv.ns(e.t_exit));
         let members = if id & REGION_SET != 0 {
             sets.get((id & !REGION_SET) as usize)
                 .map(Vec::as_slice)
@@ -293,10 +341,24 @@ fn move_to_sink(st: &ThreadState, events: &[Event]) {
             c.start.push(start);
             c.end.push(end);
             c.thread.push(tid);
+            if mpi.get(r as usize).copied().unwrap_or(false) {
+                // -1 bytes: the call's arguments were not read (its record was lost).
+                let (_, bytes, peer) = args.unwrap_or((0, -1, scope_format::PEER_NONE));
+                c.bytes.push(bytes);
+                c.peer.push(peer);
+            }
         }
     }
-    with_sink(|s| s.accept(batch));
+    with_sink(|s| {
+        if !pending.is_empty() {
+            s.args.insert(addr, pending);
+        }
+        s.accept(batch)
+    });
 }
+
+/// Args records kept per thread while their calls run (calls nest only a few deep).
+const MAX_UNPAIRED: usize = 64;
 
 fn count(batch: &Batch) -> usize {
     batch.iter().map(|(_, c)| c.start.len()).sum()
@@ -368,7 +430,7 @@ impl Sink {
                 .get(*r as usize)
                 .cloned()
                 .unwrap_or_else(|| format!("region{r}"));
-            result = w.append(&name, &c.start, &c.end, &c.thread);
+            result = w.append_with(&name, &c.start, &c.end, &c.thread, &c.extra());
             if result.is_err() {
                 break;
             }
@@ -436,9 +498,21 @@ fn copy_spill(file: &Path) -> Result<(), String> {
     let r = ProfileReader::open(file).map_err(|e| e.to_string())?;
     for name in r.regions(0).map_err(|e| e.to_string())? {
         let iv = r.intervals(0, &name).map_err(|e| e.to_string())?;
+        let column = |c: &str| r.column(0, &name, c).map_err(|e| e.to_string());
+        let (bytes, peer) = (column("bytes")?, column("peer")?);
+        let extra: Vec<(&str, &[i64])> = match (&bytes, &peer) {
+            (Some(b), Some(p)) => vec![("bytes", b), ("peer", p)],
+            _ => Vec::new(),
+        };
         with_sink(|s| match s.writer.as_mut() {
             Some(w) => w
-                .append(&name, &iv.start_times, &iv.end_times, &iv.thread_ids)
+                .append_with(
+                    &name,
+                    &iv.start_times,
+                    &iv.end_times,
+                    &iv.thread_ids,
+                    &extra,
+                )
                 .map_err(|e| e.to_string()),
             None => Err("no rank file".into()),
         })?;
@@ -489,6 +563,18 @@ pub fn close_rank_file(finished: bool) -> Result<u64, String> {
             None => Err("no rank file was opened".into()),
         }
     })
+}
+
+/// Records the rank's MPI window (ns, CLOCK_MONOTONIC) in its file, if it has one.
+pub fn set_window(begin: Option<i64>, end: Option<i64>) {
+    let _files = lock_files();
+    with_sink(|s| {
+        if let Some(w) = s.writer.as_mut() {
+            if let Err(e) = w.set_window(begin, end) {
+                crate::log::error(&format!("recording the MPI window: {e}"));
+            }
+        }
+    });
 }
 
 pub fn has_rank_file() -> bool {
