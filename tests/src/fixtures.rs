@@ -57,6 +57,7 @@ pub fn fixture(name: &str) -> Fixture {
 /// The C/C++/Fortran MPI fixtures that exist once per MPI flavour (name without suffix).
 pub const MPI_FIXTURES: &[&str] = &[
     "mpi_compute",
+    "mpi_calls",
     "mpi_overload",
     "mpi_use_mpi",
     "mpi_f08",

@@ -35,7 +35,16 @@ fn all_fixtures_are_built() {
             names.push(fl.fixture(n));
         }
     }
-    names.extend(["serial_compute", "static_prog", "mpi4py_cos.py", "rust_mpi"].map(String::from));
+    names.extend(
+        [
+            "serial_compute",
+            "static_prog",
+            "mpi4py_cos.py",
+            "mpi4py_calls.py",
+            "rust_mpi",
+        ]
+        .map(String::from),
+    );
     for n in &names {
         let f = fixture(n);
         assert!(f.path.starts_with(fixtures_dir()));

@@ -1,0 +1,222 @@
+//! `[mpi] calls`: every MPI call of the program becomes a region named after it, with exact
+//! counts, payload bytes and peers, whichever way the program calls MPI (C, Fortran `use mpi`
+//! and `mpi_f08`, mpi4py), under Open MPI and MPICH; the program's output does not change.
+
+use scope_format::ProfileReader;
+use scope_tests::paths::system_python;
+use scope_tests::{fixture, run_plain_mpirun, run_with_agent_mpirun, Flavor, WorkDir};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const ALL_CALLS: &str = "[mpi]\ncalls = true\n";
+const ITERS: i64 = 10;
+
+/// Per region on one rank: (calls, total bytes, distinct peers, total time in ns).
+type Calls = BTreeMap<String, (usize, i64, Vec<i64>, i64)>;
+
+fn calls_of(path: &Path, rank: u32) -> Calls {
+    let r = ProfileReader::open(path).unwrap();
+    let mut out = Calls::new();
+    for name in r.regions(rank).unwrap() {
+        assert!(
+            r.is_mpi_call(rank, &name).unwrap(),
+            "{name} is not an MPI call"
+        );
+        let iv = r.intervals(rank, &name).unwrap();
+        let bytes = r.column(rank, &name, "bytes").unwrap().unwrap();
+        let mut peers = r.column(rank, &name, "peer").unwrap().unwrap();
+        assert_eq!((bytes.len(), peers.len()), (iv.len(), iv.len()), "{name}");
+        peers.sort_unstable();
+        peers.dedup();
+        let time = iv
+            .end_times
+            .iter()
+            .zip(&iv.start_times)
+            .map(|(e, s)| e - s)
+            .sum();
+        out.insert(name, (iv.len(), bytes.iter().sum(), peers, time));
+    }
+    out
+}
+
+/// What `mpi_calls.c` calls on `rank` of 4: (region, calls, bytes, peers).
+fn expected_c(rank: i64) -> Vec<(&'static str, i64, i64, Vec<i64>)> {
+    let (right, left) = ((rank + 1) % 4, (rank + 3) % 4);
+    let mut e = vec![
+        ("MPI_Allreduce", ITERS, ITERS * 8, vec![-1]),
+        ("MPI_Alltoall", ITERS, ITERS * 3 * 4 * 4, vec![-1]),
+        ("MPI_Barrier", ITERS, 0, vec![-1]),
+        ("MPI_Bcast", ITERS, ITERS * 256, vec![0]),
+        ("MPI_Comm_rank", 1, 0, vec![-1]),
+        ("MPI_Comm_size", 1, 0, vec![-1]),
+        ("MPI_Gather", ITERS, ITERS * 8, vec![2]),
+        ("MPI_Isend", ITERS, ITERS * 8000, vec![right]),
+        ("MPI_Reduce", ITERS + 1, ITERS * 16 + 8, vec![0, 1]),
+        ("MPI_Wait", ITERS, 0, vec![-1]),
+    ];
+    if rank % 2 == 0 {
+        e.push(("MPI_Recv", ITERS, ITERS * 8000, vec![left]));
+        e.push(("MPI_Send", ITERS, ITERS * 400, vec![rank + 1]));
+    } else {
+        let mut peers = vec![left, rank - 1];
+        peers.sort_unstable();
+        peers.dedup();
+        e.push(("MPI_Recv", 2 * ITERS, ITERS * 8400, peers));
+    }
+    e.sort_by_key(|x| x.0);
+    e
+}
+
+fn assert_calls(got: &Calls, want: &[(&str, i64, i64, Vec<i64>)], what: &str) {
+    let got_rows: Vec<(&str, i64, i64, Vec<i64>)> = got
+        .iter()
+        .map(|(n, (c, b, p, _))| (n.as_str(), *c as i64, *b, p.clone()))
+        .collect();
+    assert_eq!(got_rows, want, "{what}: (call, count, bytes, peers)");
+}
+
+fn c_pattern(flavor: Flavor) {
+    let prog = fixture(&flavor.fixture("mpi_calls")).path;
+    let wd = WorkDir::new(&format!("mpi_calls_c_{}", flavor.suffix()));
+    let plain = run_plain_mpirun(wd.path(), flavor, 4, &prog, &[] as &[&str]);
+    plain.assert_success("plain run");
+    let run = run_with_agent_mpirun(&wd, flavor, 4, ALL_CALLS, &prog, &[] as &[&str]);
+    run.output.assert_success("run with the agent");
+    assert_eq!(
+        run.output.stdout, plain.stdout,
+        "the program's output changed"
+    );
+    let mut barrier = Vec::new();
+    for rank in 0..4u32 {
+        let got = calls_of(&run.profile, rank);
+        assert_calls(&got, &expected_c(rank.into()), &format!("rank {rank}"));
+        barrier.push(got["MPI_Barrier"].3);
+        // Every rank's MPI window is recorded and holds all its calls.
+        let r = ProfileReader::open(&run.profile).unwrap();
+        let (Some(begin), Some(end)) = r.window(rank).unwrap() else {
+            panic!("rank {rank}: no MPI window");
+        };
+        for name in got.keys() {
+            let iv = r.intervals(rank, name).unwrap();
+            assert!(
+                iv.start_times.iter().all(|&s| s >= begin),
+                "{name} before MPI_Init ended"
+            );
+            assert!(
+                iv.end_times.iter().all(|&e| e <= end),
+                "{name} after MPI_Finalize began"
+            );
+        }
+    }
+    // Rank r sleeps (r + 1) * 8 ms before each barrier: rank 0 waits for rank 3 about
+    // 3 * 8 ms * ITERS = 240 ms in all, rank 3 for nobody. Oversubscribed ranks blur it,
+    // never reverse it: rank 0 waits longest, and at least 40 % of the built-in 240 ms more.
+    let built_in = 3 * 8_000_000 * ITERS;
+    assert_eq!(
+        barrier.iter().max(),
+        Some(&barrier[0]),
+        "MPI_Barrier ns per rank: {barrier:?}"
+    );
+    assert!(
+        barrier[0] - barrier[3] >= built_in * 4 / 10,
+        "MPI_Barrier ns per rank: {barrier:?}; rank 0 should wait ~{built_in} ns more than rank 3"
+    );
+}
+
+#[test]
+fn c_calls_counts_bytes_peers_and_barrier_imbalance_open_mpi() {
+    c_pattern(Flavor::OpenMpi);
+}
+
+#[test]
+fn c_calls_counts_bytes_peers_and_barrier_imbalance_mpich() {
+    c_pattern(Flavor::Mpich);
+}
+
+#[test]
+fn a_list_of_calls_records_only_those() {
+    let flavor = Flavor::OpenMpi;
+    let prog = fixture(&flavor.fixture("mpi_calls")).path;
+    let wd = WorkDir::new("mpi_calls_list");
+    let config = "[mpi]\ncalls = [\"MPI_Barrier\", \"mpi_*send\"]\n";
+    let run = run_with_agent_mpirun(&wd, flavor, 4, config, &prog, &[] as &[&str]);
+    run.output.assert_success("run with the agent");
+    for rank in 0..4i64 {
+        let got = calls_of(&run.profile, rank as u32);
+        let want: Vec<_> = expected_c(rank)
+            .into_iter()
+            .filter(|e| ["MPI_Barrier", "MPI_Isend", "MPI_Send"].contains(&e.0))
+            .collect();
+        assert_calls(&got, &want, &format!("rank {rank}"));
+    }
+}
+
+/// The Fortran fixtures call MPI_Comm_rank, MPI_Comm_size and one MPI_Reduce of a double to
+/// rank 0, through the Fortran bindings (which reach MPI's C functions through `PMPI_*`).
+fn fortran(flavor: Flavor, name: &str) {
+    let prog = fixture(&flavor.fixture(name)).path;
+    let wd = WorkDir::new(&format!("mpi_calls_{name}_{}", flavor.suffix()));
+    let run = run_with_agent_mpirun(&wd, flavor, 4, ALL_CALLS, &prog, &[] as &[&str]);
+    run.output.assert_success("run with the agent");
+    for rank in 0..4u32 {
+        let want = vec![
+            ("MPI_Comm_rank", 1, 0, vec![-1]),
+            ("MPI_Comm_size", 1, 0, vec![-1]),
+            ("MPI_Reduce", 1, 8, vec![0]),
+        ];
+        assert_calls(
+            &calls_of(&run.profile, rank),
+            &want,
+            &format!("rank {rank}"),
+        );
+    }
+}
+
+#[test]
+fn fortran_use_mpi_open_mpi() {
+    fortran(Flavor::OpenMpi, "mpi_use_mpi");
+}
+
+#[test]
+fn fortran_use_mpi_mpich() {
+    fortran(Flavor::Mpich, "mpi_use_mpi");
+}
+
+#[test]
+fn fortran_mpi_f08_open_mpi() {
+    fortran(Flavor::OpenMpi, "mpi_f08");
+}
+
+#[test]
+fn fortran_mpi_f08_mpich() {
+    fortran(Flavor::Mpich, "mpi_f08");
+}
+
+/// mpi4py makes many MPI calls of its own at import; a list names the ones the script makes.
+#[test]
+fn mpi4py_calls_open_mpi() {
+    let script = fixture("mpi4py_calls.py").path;
+    let wd = WorkDir::new("mpi_calls_mpi4py");
+    let config =
+        "[mpi]\ncalls = [\"MPI_Barrier\", \"MPI_Allreduce\", \"MPI_Send\", \"MPI_Recv\"]\n";
+    let args = [script.as_os_str()];
+    let plain = run_plain_mpirun(wd.path(), Flavor::OpenMpi, 2, system_python(), &args);
+    plain.assert_success("plain run");
+    let run = run_with_agent_mpirun(&wd, Flavor::OpenMpi, 2, config, system_python(), &args);
+    run.output.assert_success("run with the agent");
+    assert_eq!(
+        run.output.stdout, plain.stdout,
+        "the program's output changed"
+    );
+    let common = [
+        ("MPI_Allreduce", 5, 5 * 32, vec![-1]),
+        ("MPI_Barrier", 3, 0, vec![-1]),
+    ];
+    let mut rank0 = common.to_vec();
+    rank0.push(("MPI_Send", 2, 200, vec![1]));
+    let mut rank1 = common.to_vec();
+    rank1.insert(1, ("MPI_Recv", 2, 200, vec![0]));
+    rank1.sort_by_key(|x| x.0);
+    assert_calls(&calls_of(&run.profile, 0), &rank0, "rank 0");
+    assert_calls(&calls_of(&run.profile, 1), &rank1, "rank 1");
+}
