@@ -83,6 +83,20 @@ pub fn thread_count() -> usize {
         .unwrap_or(0)
 }
 
+/// Hooked functions and their relocated entries (see `unhooked`).
+static ORIGINALS: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// An address to call a function at without going through its hook: the relocated entry if
+/// it is hooked, else the function itself (for the agent's own calls on its slow paths).
+pub fn unhooked(address: u64) -> u64 {
+    ORIGINALS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|o| o.0 == address)
+        .map_or(address, |o| o.1)
+}
+
 /// When hooks may be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
@@ -131,8 +145,12 @@ pub fn attach(targets: &[Target], when: When) -> Vec<Result<(), String>> {
             Some((at, bytes)) => patch::write_code(*at, bytes),
             None => Ok(()),
         };
-        if let Err(e) = written.and_then(|_| patch::write_code(p.patch_at, &p.jmp)) {
-            *r = Err(e);
+        match written.and_then(|_| patch::write_code(p.patch_at, &p.jmp)) {
+            Ok(()) => ORIGINALS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((p.address, p.original)),
+            Err(e) => *r = Err(e),
         }
     }
     results
@@ -140,6 +158,9 @@ pub fn attach(targets: &[Target], when: When) -> Vec<Result<(), String>> {
 
 struct Planned {
     hook_id: u32,
+    /// The function's address and its relocated entry (callable as the unhooked original).
+    address: u64,
+    original: u64,
     kind: Kind,
     region: u32,
     decoder: u16,
@@ -223,6 +244,8 @@ fn plan(t: &Target, arenas: &mut Vec<memory::Arena>) -> Result<Planned, String> 
     };
     Ok(Planned {
         hook_id,
+        address: t.address,
+        original: reloc_at,
         kind: t.kind,
         region: t.region,
         decoder: t.decoder,

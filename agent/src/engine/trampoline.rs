@@ -114,7 +114,79 @@ macro_rules! trampoline {
 
 trampoline!("scope_tramp_enter", enter_slow);
 trampoline!("scope_tramp_leave", leave_slow);
-trampoline!("scope_tramp_args", super::args::args_enter);
+
+// The args trampoline of `MpiCall` hooks, at the entry of an MPI function: flags and all
+// sixteen general registers (the `Frame`) as the full trampolines save them, but of the
+// vector state only xmm0-xmm7. At a function's entry the vector registers are the caller's
+// scratch except for floating-point arguments, which travel in xmm0-xmm7 (MPI functions take
+// none but `MPI_Pcontrol`'s variadic ones); the x87 state and MXCSR are left alone by Rust.
+std::arch::global_asm!(
+    ".pushsection .text.scope_tramp_args,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl scope_tramp_args",
+    ".hidden scope_tramp_args",
+    ".type scope_tramp_args,@function",
+    "scope_tramp_args:",
+    "pushfq",
+    "push rax",
+    "push rcx",
+    "push rdx",
+    "push rbx",
+    "push rbp",
+    "push rsi",
+    "push rdi",
+    "push r8",
+    "push r9",
+    "push r10",
+    "push r11",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "mov rbp, rsp",
+    "sub rsp, 128",
+    "and rsp, -16",
+    "movdqu [rsp], xmm0",
+    "movdqu [rsp + 16], xmm1",
+    "movdqu [rsp + 32], xmm2",
+    "movdqu [rsp + 48], xmm3",
+    "movdqu [rsp + 64], xmm4",
+    "movdqu [rsp + 80], xmm5",
+    "movdqu [rsp + 96], xmm6",
+    "movdqu [rsp + 112], xmm7",
+    "cld",
+    "mov rdi, rbp",
+    "call {target}",
+    "movdqu xmm0, [rsp]",
+    "movdqu xmm1, [rsp + 16]",
+    "movdqu xmm2, [rsp + 32]",
+    "movdqu xmm3, [rsp + 48]",
+    "movdqu xmm4, [rsp + 64]",
+    "movdqu xmm5, [rsp + 80]",
+    "movdqu xmm6, [rsp + 96]",
+    "movdqu xmm7, [rsp + 112]",
+    "mov rsp, rbp",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop r11",
+    "pop r10",
+    "pop r9",
+    "pop r8",
+    "pop rdi",
+    "pop rsi",
+    "pop rbp",
+    "pop rbx",
+    "pop rdx",
+    "pop rcx",
+    "pop rax",
+    "popfq",
+    "ret",
+    ".size scope_tramp_args, . - scope_tramp_args",
+    ".popsection",
+    target = sym super::args::args_enter,
+);
 
 extern "C" {
     fn scope_tramp_enter();

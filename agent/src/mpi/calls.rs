@@ -117,12 +117,18 @@ fn env() -> &'static CallEnv {
         abi: super::detect_abi(),
         // SAFETY: MPI's C signatures int (MPI_Datatype, int*) and int (MPI_Comm, int*), handles
         // as pointer-sized integers.
-        type_size: find::any("PMPI_Type_size")
+        type_size: unhooked("PMPI_Type_size")
             .map(|p| unsafe { std::mem::transmute::<usize, TypeSizeFn>(p) }),
         // SAFETY: as above.
-        comm_size: find::any("PMPI_Comm_size")
+        comm_size: unhooked("PMPI_Comm_size")
             .map(|p| unsafe { std::mem::transmute::<usize, CommSizeFn>(p) }),
     })
+}
+
+/// An MPI function, called past its hook if `[mpi] calls` hooked it (hooks are in place
+/// before the first decode: they are attached when libmpi is loaded).
+fn unhooked(name: &str) -> Option<usize> {
+    find::any(name).map(|p| crate::engine::unhooked(p as u64) as usize)
 }
 
 /// count × size of `datatype`, 0 for a count of 0, -1 if MPI cannot say.
