@@ -122,6 +122,13 @@ fn pattern(
             format!("{text:?} is not an MPI function name (they start with `MPI_`)"),
         ));
     }
+    const LIFECYCLE: [&str; 4] = ["MPI_INIT", "MPI_INIT_THREAD", "MPI_FINALIZE", "MPI_ABORT"];
+    if LIFECYCLE.contains(&trimmed.to_ascii_uppercase().as_str()) {
+        return Err((
+            span.clone(),
+            format!("{text:?} is never recorded as a call (scope interposes it to set up and write the profile)"),
+        ));
+    }
     let (line, column) = at(span.start);
     Ok(MpiCallPattern {
         text: trimmed.to_string(),

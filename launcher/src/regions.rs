@@ -75,6 +75,7 @@ pub fn resolve(config: &Config, objects: &[Object], program: &str) -> Result<Vec
             });
         }
     }
+    errors.extend(unmatched_mpi_calls(config, objects));
     if errors.is_empty() {
         Ok(resolved)
     } else {
@@ -104,6 +105,45 @@ fn unmatched(
         msg.push('?');
     }
     msg
+}
+
+/// `[mpi] calls = [...]`: entries that name no MPI function of the MPI library the program is
+/// linked with (nothing to check when it is not linked with one, e.g. Python with mpi4py).
+fn unmatched_mpi_calls(config: &Config, objects: &[Object]) -> Vec<String> {
+    let scope_config::MpiCalls::Only(list) = &config.mpi_calls else {
+        return Vec::new();
+    };
+    let mpi_names: Vec<&String> = objects
+        .iter()
+        .filter(|o| {
+            let file = o.path.file_name().unwrap_or_default().to_string_lossy();
+            file.starts_with("libmpi.so") || file.starts_with("libmpich.so")
+        })
+        .flat_map(|o| o.symbols.iter().filter(|s| s.starts_with("MPI_")))
+        .collect();
+    if mpi_names.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<SymbolName> = mpi_names.iter().map(|s| SymbolName::new(s)).collect();
+    list.iter()
+        .filter(|p| !mpi_names.iter().any(|n| p.matches(n)))
+        .map(|p| {
+            let mut msg = format!(
+                "[mpi] calls ({}:{}:{}): no MPI function named '{}' in the program's MPI library",
+                config.path.display(),
+                p.line,
+                p.column,
+                p.text
+            );
+            let suggestions = scope_config::suggest(&p.text, names.iter());
+            if !suggestions.is_empty() {
+                msg.push_str("; did you mean: ");
+                msg.push_str(&suggestions.join(", "));
+                msg.push('?');
+            }
+            msg
+        })
+        .collect()
 }
 
 /// The verbose report: one line per region and object it resolved to.

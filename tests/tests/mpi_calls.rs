@@ -220,3 +220,37 @@ fn mpi4py_calls_open_mpi() {
     assert_calls(&calls_of(&run.profile, 0), &rank0, "rank 0");
     assert_calls(&calls_of(&run.profile, 1), &rank1, "rank 1");
 }
+
+/// `scope-run` checks the listed calls against the program's MPI library before anything runs.
+#[test]
+fn a_misspelt_call_is_refused_before_launch_with_close_matches() {
+    let prog = fixture(&Flavor::OpenMpi.fixture("mpi_calls")).path;
+    let wd = WorkDir::new("mpi_calls_misspelt");
+    let cfg = wd.write(
+        "scope.toml",
+        "[mpi]\ncalls = [\"MPI_Barrier\", \"MPI_Allreduse\"]\n",
+    );
+    let out = wd.join("out.h5");
+    let o = scope_tests::run_scope_run(
+        &wd,
+        &[
+            "-c".as_ref(),
+            cfg.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "-n".as_ref(),
+            "2".as_ref(),
+            "--".as_ref(),
+            prog.as_os_str(),
+        ] as &[&std::ffi::OsStr],
+    );
+    assert_eq!(o.code(), 2, "{o}");
+    let want = format!(
+        "scope-run: [mpi] calls ({}:2:9): no MPI function named 'MPI_Allreduse' in the \
+         program's MPI library; did you mean: MPI_Allreduce",
+        cfg.display()
+    );
+    assert!(o.stderr.contains(&want), "{o}");
+    assert!(!o.stdout.contains("checksum"), "the program ran: {o}");
+    assert!(!out.exists());
+}
