@@ -49,6 +49,22 @@ fi
 # (the reader the MPI-support page documents); 0.2.7 and 0.2.8 replaced it with read_h5().
 make_venv "$SCOPE_ORACLE_DIR/venv-0.2" 'scope-profiler==0.2.6'
 make_venv "$SCOPE_ORACLE_DIR/venv-0.7" 'scope-profiler==0.7.5'
+
+# --- mpi4py built against MPICH (Debian's python3-mpi4py is built against Open MPI) -----------
+# Built from source with mpicc.mpich: about a minute. The pins keep the 3.1 build working with
+# the setuptools and Cython it was written for.
+MPI4PY_MPICH="$SCOPE_ORACLE_DIR/venv-mpi4py-mpich"
+MPI4PY_SPEC='mpi4py==3.1.6 with mpicc.mpich'
+if [ ! -f "$MPI4PY_MPICH/.scope-installed" ] || [ "$(cat "$MPI4PY_MPICH/.scope-installed")" != "$MPI4PY_SPEC" ]; then
+    log "venv $MPI4PY_MPICH: building $MPI4PY_SPEC"
+    rm -rf "$MPI4PY_MPICH"
+    "$SCOPE_PYTHON" -m venv "$MPI4PY_MPICH"
+    "$MPI4PY_MPICH/bin/python" -m pip install -q --disable-pip-version-check 'setuptools<70' 'cython<3' wheel
+    MPICC=mpicc.mpich "$MPI4PY_MPICH/bin/python" -m pip install -q --disable-pip-version-check \
+        --no-build-isolation --no-binary mpi4py --no-cache-dir 'mpi4py==3.1.6'
+    printf '%s' "$MPI4PY_SPEC" >"$MPI4PY_MPICH/.scope-installed"
+fi
+
 "$(dirname "${BASH_SOURCE[0]}")/setup-pproc-oracles.sh"
 
 log "ok"

@@ -70,3 +70,8 @@ pub fn system_python() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"))
 }
+
+/// A Python with mpi4py built against MPICH (made by `scripts/setup.sh`).
+pub fn mpich_python() -> PathBuf {
+    oracle_dir().join("venv-mpi4py-mpich/bin/python")
+}

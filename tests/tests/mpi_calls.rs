@@ -3,7 +3,7 @@
 //! and `mpi_f08`, mpi4py), under Open MPI and MPICH; the program's output does not change.
 
 use scope_format::ProfileReader;
-use scope_tests::paths::system_python;
+use scope_tests::paths::{mpich_python, system_python};
 use scope_tests::{fixture, run_plain_mpirun, run_with_agent_mpirun, Flavor, WorkDir};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -193,16 +193,15 @@ fn fortran_mpi_f08_mpich() {
 }
 
 /// mpi4py makes many MPI calls of its own at import; a list names the ones the script makes.
-#[test]
-fn mpi4py_calls_open_mpi() {
+fn mpi4py_calls(flavor: Flavor, python: &Path) {
     let script = fixture("mpi4py_calls.py").path;
-    let wd = WorkDir::new("mpi_calls_mpi4py");
+    let wd = WorkDir::new(&format!("mpi_calls_mpi4py_{}", flavor.suffix()));
     let config =
         "[mpi]\ncalls = [\"MPI_Barrier\", \"MPI_Allreduce\", \"MPI_Send\", \"MPI_Recv\"]\n";
     let args = [script.as_os_str()];
-    let plain = run_plain_mpirun(wd.path(), Flavor::OpenMpi, 2, system_python(), &args);
+    let plain = run_plain_mpirun(wd.path(), flavor, 2, python, &args);
     plain.assert_success("plain run");
-    let run = run_with_agent_mpirun(&wd, Flavor::OpenMpi, 2, config, system_python(), &args);
+    let run = run_with_agent_mpirun(&wd, flavor, 2, config, python, &args);
     run.output.assert_success("run with the agent");
     assert_eq!(
         run.output.stdout, plain.stdout,
@@ -219,6 +218,17 @@ fn mpi4py_calls_open_mpi() {
     rank1.sort_by_key(|x| x.0);
     assert_calls(&calls_of(&run.profile, 0), &rank0, "rank 0");
     assert_calls(&calls_of(&run.profile, 1), &rank1, "rank 1");
+}
+
+#[test]
+fn mpi4py_calls_open_mpi() {
+    mpi4py_calls(Flavor::OpenMpi, &system_python());
+}
+
+/// With mpi4py built against MPICH by `scripts/setup.sh`.
+#[test]
+fn mpi4py_calls_mpich() {
+    mpi4py_calls(Flavor::Mpich, &mpich_python());
 }
 
 /// `scope-run` checks the listed calls against the program's MPI library before anything runs.
