@@ -264,3 +264,88 @@ fn a_misspelt_call_is_refused_before_launch_with_close_matches() {
     assert!(!o.stdout.contains("checksum"), "the program ran: {o}");
     assert!(!out.exists());
 }
+
+/// Union length of intervals (ns), clipped to `[lo, hi]`.
+fn union_ns(mut iv: Vec<(i64, i64)>, lo: i64, hi: i64) -> i64 {
+    iv.sort_unstable();
+    let (mut total, mut end) = (0, i64::MIN);
+    for (s, e) in iv {
+        let (s, e) = (s.max(lo).max(end), e.min(hi));
+        if e > s {
+            total += e - s;
+            end = e;
+        }
+    }
+    total
+}
+
+/// The "where do my ranks wait" view on a real run: scope-run's summary and scope-pproc's JSON
+/// give each rank's MPI time as the union of its MPI calls inside its MPI window.
+#[test]
+fn scope_run_and_pproc_show_where_the_ranks_wait() {
+    let prog = fixture(&Flavor::OpenMpi.fixture("mpi_calls")).path;
+    let wd = WorkDir::new("mpi_calls_view");
+    let cfg = wd.write("scope.toml", ALL_CALLS);
+    let out = wd.join("out.h5");
+    let args: [&std::ffi::OsStr; 8] = [
+        "-c".as_ref(),
+        cfg.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-n".as_ref(),
+        "4".as_ref(),
+        "--".as_ref(),
+        prog.as_os_str(),
+    ];
+    let o = scope_tests::run_scope_run(&wd, &args);
+    o.assert_success("scope-run");
+    assert!(o.stderr.contains("\nrank "), "no per-rank MPI table: {o}");
+    let row0 = o
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("0 "))
+        .unwrap_or_else(|| panic!("no rank 0 row: {o}"));
+    assert!(
+        row0.contains("MPI_Barrier"),
+        "rank 0 waits in MPI_Barrier: {row0}"
+    );
+
+    let json = scope_tests::proc::Cmd::new(scope_tests::paths::scope_pproc())
+        .arg(&out)
+        .arg("--format")
+        .arg("json")
+        .run();
+    json.assert_success("scope-pproc --format json");
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let r = ProfileReader::open(&out).unwrap();
+    let mut shares = Vec::new();
+    for (rank, row) in v["mpi"]["ranks"].as_array().unwrap().iter().enumerate() {
+        let rank = rank as u32;
+        let (Some(lo), Some(hi)) = r.window(rank).unwrap() else {
+            panic!("rank {rank}: no window");
+        };
+        let mut iv = Vec::new();
+        for name in r.regions(rank).unwrap() {
+            let i = r.intervals(rank, &name).unwrap();
+            iv.extend(
+                i.start_times
+                    .iter()
+                    .copied()
+                    .zip(i.end_times.iter().copied()),
+            );
+        }
+        assert_eq!(row["rank"], rank);
+        assert_eq!(row["wall_ns"].as_i64(), Some(hi - lo), "rank {rank}");
+        assert_eq!(
+            row["mpi_ns"].as_i64(),
+            Some(union_ns(iv, lo, hi)),
+            "rank {rank}"
+        );
+        shares.push(row["mpi_fraction"].as_f64().unwrap());
+    }
+    assert_eq!(shares.len(), 4);
+    assert!(
+        shares[0] > shares[3],
+        "rank 0 waits more than rank 3: {shares:?}"
+    );
+}
