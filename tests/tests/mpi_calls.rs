@@ -349,3 +349,35 @@ fn scope_run_and_pproc_show_where_the_ranks_wait() {
         "rank 0 waits more than rank 3: {shares:?}"
     );
 }
+
+/// An MPI call made inside another one (here `MPI_Comm_rank` in a user-defined reduction that
+/// `MPI_Allreduce` runs) is part of the outer call: the counts stay the program's own calls.
+#[test]
+fn mpi_calls_inside_mpi_calls_are_not_counted_twice() {
+    let flavor = Flavor::OpenMpi;
+    let prog = fixture(&flavor.fixture("mpi_calls")).path;
+    let wd = WorkDir::new("mpi_calls_nested");
+    let run = run_with_agent_mpirun(&wd, flavor, 4, ALL_CALLS, &prog, &["nested"]);
+    run.output.assert_success("run with the agent");
+    assert!(
+        run.output.stderr.contains("op ran"),
+        "the user op never ran: {}",
+        run.output
+    );
+    for rank in 0..4i64 {
+        let mut want = expected_c(rank);
+        for e in want.iter_mut() {
+            if e.0 == "MPI_Allreduce" {
+                *e = ("MPI_Allreduce", ITERS + 1, ITERS * 8 + 32, vec![-1]);
+            }
+        }
+        want.push(("MPI_Op_create", 1, 0, vec![-1]));
+        want.push(("MPI_Op_free", 1, 0, vec![-1]));
+        want.sort_by_key(|x| x.0);
+        assert_calls(
+            &calls_of(&run.profile, rank as u32),
+            &want,
+            &format!("rank {rank}"),
+        );
+    }
+}
