@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # MPI call overhead of `[mpi] calls`: ns per MPI call added by scope, against the plain run,
 # for MPI_Comm_rank, MPI_Allreduce on MPI_COMM_SELF and an 8-byte MPI_Send/MPI_Recv ping-pong,
-# under Open MPI and MPICH, 2 ranks, plain and scoped runs alternating. See docs/benchmarks.md.
+# under Open MPI and MPICH, plain and scoped runs alternating. See docs/benchmarks.md.
 #
-# Usage: scripts/bench-mpi-calls.sh [--rounds N] [--n CALLS]   (defaults 5, 1000000)
+# Usage: scripts/bench-mpi-calls.sh [--rounds N] [--n CALLS] [--ranks 1|2]   (defaults 5, 1e6, 2)
+#   --ranks 1: no ping-pong; the rank's writer thread has the second core to itself.
 # Output: a table on stdout, target/bench/mpi-calls.json and target/bench/mpi-calls.md.
 set -euo pipefail
 

@@ -15,6 +15,7 @@ p.add_argument("--rounds", type=int, default=5)
 p.add_argument("--n", type=int, default=1000000)
 p.add_argument("--json", required=True)
 p.add_argument("--md", required=True)
+p.add_argument("--ranks", type=int, default=2)
 a = p.parse_args()
 
 MPIS = {"openmpi": ["mpirun.openmpi"], "mpich": ["mpirun.mpich"]}
@@ -35,9 +36,9 @@ def run(flavor, scoped):
         if os.path.exists(out):
             os.remove(out)
         # scope-run picks the launcher of the MPI the program is linked with.
-        cmd = [a.scope_run, "-c", cfg, "-o", out, "-n", "2", "--", prog, str(a.n)]
+        cmd = [a.scope_run, "-c", cfg, "-o", out, "-n", str(a.ranks), "--", prog, str(a.n)]
     else:
-        cmd = MPIS[flavor] + ["-n", "2", prog, str(a.n)]
+        cmd = MPIS[flavor] + ["-n", str(a.ranks), prog, str(a.n)]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=a.work, timeout=600)
     if r.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
@@ -55,7 +56,7 @@ for flavor in MPIS:
 
 rows = []
 for flavor, runs in results.items():
-    for phase in ["comm_rank", "allreduce", "pingpong"]:
+    for phase in ["comm_rank", "allreduce", "pingpong"][: 3 if a.ranks > 1 else 2]:
         plain = statistics.median(r[phase] for r in runs["plain"])
         scope = statistics.median(r[phase] for r in runs["scope"])
         rows.append((flavor, phase, plain, scope, scope - plain))
@@ -69,4 +70,4 @@ lines += [f"| {m} | {c} | {p:.1f} | {s:.1f} | {d:+.1f} |" for m, c, p, s, d in r
 text = "\n".join(lines)
 with open(a.md, "w") as f:
     f.write(text + "\n")
-print(f"n = {a.n} calls per phase, {a.rounds} rounds each, medians\n{text}")
+print(f"{a.ranks} ranks, n = {a.n} calls per phase, {a.rounds} rounds each, medians\n{text}")
