@@ -71,3 +71,34 @@ fn both_oracles_read_qualified_region_names() {
         "scope-profiler inspect\n{p}"
     );
 }
+
+#[test]
+fn both_oracles_read_mpi_call_regions_with_their_further_columns() {
+    // `bytes` and `peer` beside the times do not disturb the reference readers.
+    let wd = WorkDir::new("oracle_mpi_calls");
+    let prog = fixture(&Flavor::OpenMpi.fixture("mpi_calls")).path;
+    let run = run_with_agent_mpirun(
+        &wd,
+        Flavor::OpenMpi,
+        4,
+        "[mpi]\ncalls = true\n",
+        &prog,
+        &[""; 0],
+    );
+    run.output.assert_success("mpi_calls under the agent");
+    let p = Profile::open(&run.profile);
+    p.assert_ranks(4);
+    assert_eq!(p.counts()["MPI_Barrier"].values().sum::<usize>(), 40);
+    // Odd ranks never call MPI_Send: the readers list only the regions a rank has.
+    let mut counts = p.counts();
+    for per_rank in counts.values_mut() {
+        per_rank.retain(|_, n| *n > 0);
+    }
+    for (what, v) in [
+        ("ProfilingH5Reader", read_ref02(&p.path)),
+        ("scope-profiler inspect", inspect07(&p.path)),
+    ] {
+        assert_eq!(v.num_ranks, 4, "{what}");
+        assert_eq!(v.counts, counts, "{what} counts vs scope-format\n{p}");
+    }
+}
