@@ -89,16 +89,24 @@ fn both_oracles_read_mpi_call_regions_with_their_further_columns() {
     let p = Profile::open(&run.profile);
     p.assert_ranks(4);
     assert_eq!(p.counts()["MPI_Barrier"].values().sum::<usize>(), 40);
-    // Odd ranks never call MPI_Send: the readers list only the regions a rank has.
-    let mut counts = p.counts();
-    for per_rank in counts.values_mut() {
-        per_rank.retain(|_, n| *n > 0);
-    }
+    // Odd ranks never call MPI_Send: scope-format and `inspect` list it there with 0 calls,
+    // ProfilingH5Reader not at all. Compared without the zeros.
+    let nonzero = |mut c: scope_tests::RankCounts| {
+        for per_rank in c.values_mut() {
+            per_rank.retain(|_, n| *n > 0);
+        }
+        c
+    };
+    let counts = nonzero(p.counts());
     for (what, v) in [
         ("ProfilingH5Reader", read_ref02(&p.path)),
         ("scope-profiler inspect", inspect07(&p.path)),
     ] {
         assert_eq!(v.num_ranks, 4, "{what}");
-        assert_eq!(v.counts, counts, "{what} counts vs scope-format\n{p}");
+        assert_eq!(
+            nonzero(v.counts),
+            counts,
+            "{what} counts vs scope-format\n{p}"
+        );
     }
 }
