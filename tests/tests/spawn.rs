@@ -5,12 +5,14 @@
 //! Debian 12's MPICH is built for ch4:ucx only, which cannot spawn ("not supported with ucx
 //! netmod"): there the fixture says `spawn_failed=1`, and the test checks what it can (the
 //! launched world is recognised as such: world 0, no world file) plus, with a PMI-1 client,
-//! that Hydra hands scope-run's `-genv` environment to spawned processes.
+//! that Hydra hands scope-run's `-genv` environment to spawned processes. The full checks run
+//! under MPICH too, with PyPI's `mpich` 4.2.3 wheel (ch4:ofi,ucx, its own Hydra `mpiexec`) and
+//! mpi4py 4.x on it, from the venv `scripts/setup.sh` makes (`paths::pypi_mpich_venv`).
 
-use scope_tests::paths::{agent_so, scope_run, system_python};
+use scope_tests::paths::{agent_so, pypi_mpich_venv, repo_root, scope_run, system_python};
 use scope_tests::workdir::list_dir;
 use scope_tests::{fixture, mpi::run_plain, Cmd, Flavor, Output, Profile, WorkDir};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 const WORK: &str = "[[regions]]\nsymbol = \"work\"\n";
@@ -18,8 +20,24 @@ const COS: &str = "[[regions]]\nsymbol = \"cos\"\n";
 
 /// `scope-run [OPTS...] -n 1 -c CFG -o OUT -- PROGRAM ARGS...` in `wd/run`.
 fn scope_run_1(wd: &WorkDir, opts: &[&str], cfg: &Path, out: &Path, prog: &[OsString]) -> Output {
+    scope_run_1_path(wd, None, opts, cfg, out, prog)
+}
+
+/// `scope_run_1` with PATH replaced when `path` is given.
+fn scope_run_1_path(
+    wd: &WorkDir,
+    path: Option<&OsStr>,
+    opts: &[&str],
+    cfg: &Path,
+    out: &Path,
+    prog: &[OsString],
+) -> Output {
     let run_dir = wd.subdir("run");
-    let cmd = Cmd::new(scope_run())
+    let mut cmd = Cmd::new(scope_run());
+    if let Some(p) = path {
+        cmd = cmd.env("PATH", p);
+    }
+    let cmd = cmd
         .cwd(run_dir)
         .args(opts)
         .args(["-n", "1", "-c"])
@@ -62,12 +80,25 @@ fn worlds_line(out: &Path, k: u32) -> String {
 /// with `--force` and a third with another `-o`.
 fn spawned_world_has_its_own_file(flavor: Flavor) {
     let wd = WorkDir::new(&format!("spawn_{}", flavor.suffix()));
+    let prog = spawn_fixture(flavor, &[]);
+    check_spawned_worlds(&wd, flavor == Flavor::Mpich, |opts, cfg, out| {
+        scope_run_1(&wd, opts, cfg, out, &prog)
+    });
+}
+
+/// `run(OPTS, CFG, OUT)` runs `mpi_spawn` on 1 rank under scope-run. `may_not_spawn`: an MPI
+/// that cannot spawn is accepted (the fixture says `spawn_failed=1`).
+fn check_spawned_worlds(
+    wd: &WorkDir,
+    may_not_spawn: bool,
+    run: impl Fn(&[&str], &Path, &Path) -> Output,
+) {
     let cfg = wd.write("cfg/scope.toml", WORK);
     let out_dir = wd.subdir("out");
     let out = out_dir.join("profiling_data.h5");
-    let o = scope_run_1(&wd, &[], &cfg, &out, &spawn_fixture(flavor, &[]));
+    let o = run(&[], &cfg, &out);
     o.assert_success("scope-run -n 1 mpi_spawn");
-    if flavor == Flavor::Mpich && o.stdout.contains("spawn_failed=1") {
+    if may_not_spawn && o.stdout.contains("spawn_failed=1") {
         // This MPICH cannot spawn: the launched world must still be recognised as such.
         assert_parent(&out);
         assert_eq!(list_dir(&out_dir), vec!["profiling_data.h5"], "{o}");
@@ -99,7 +130,7 @@ fn spawned_world_has_its_own_file(flavor: Flavor) {
 
     // Again with --force: the output is replaced, world1 is left alone, the new world is world2.
     let world1_bytes = std::fs::read(&world1).unwrap();
-    let o = scope_run_1(&wd, &["--force"], &cfg, &out, &spawn_fixture(flavor, &[]));
+    let o = run(&["--force"], &cfg, &out);
     o.assert_success("scope-run --force -n 1 mpi_spawn");
     assert_parent(&out);
     assert_eq!(
@@ -116,7 +147,7 @@ fn spawned_world_has_its_own_file(flavor: Flavor) {
 
     // Another -o in the same directory: its own names, nothing of the others touched.
     let other = out_dir.join("other.h5");
-    let o = scope_run_1(&wd, &[], &cfg, &other, &spawn_fixture(flavor, &[]));
+    let o = run(&[], &cfg, &other);
     o.assert_success("scope-run -o other.h5 -n 1 mpi_spawn");
     assert_parent(&other);
     assert_children(&out_dir.join("other.world1.h5"), 1);
@@ -146,6 +177,41 @@ fn spawned_world_has_its_own_file_open_mpi() {
 #[test]
 fn spawned_world_has_its_own_file_mpich() {
     spawned_world_has_its_own_file(Flavor::Mpich);
+}
+
+/// PATH with the PyPI MPICH venv's `bin` first (its `mpiexec`, `mpirun`, `hydra_pmi_proxy`).
+fn pypi_mpich_path() -> OsString {
+    let bin = pypi_mpich_venv().join("bin");
+    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap()
+}
+
+/// MPICH that can spawn: the fixture built with the PyPI wheel's `mpicc` (rpath to its
+/// `libmpi.so.12`), launched by that MPICH's own Hydra (`--launcher mpiexec`, venv first on PATH).
+#[test]
+fn spawned_world_has_its_own_file_mpich_pypi() {
+    let wd = WorkDir::new("spawn_mpich_pypi");
+    let venv = pypi_mpich_venv();
+    let exe = wd.subdir("bin").join("mpi_spawn.mpich-pypi");
+    let src = repo_root().join("tests/fixtures/mpi_spawn.c");
+    let cc = Cmd::new(venv.join("bin/mpicc"))
+        .args(["-O2", "-g", "-Wall", "-Wextra", "-DMPICH_SKIP_MPICXX=1"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe);
+    run_plain(cc).assert_success("PyPI mpich's mpicc mpi_spawn.c");
+    let path = pypi_mpich_path();
+    let prog = [exe.into_os_string()];
+    check_spawned_worlds(&wd, false, |opts, cfg, out| {
+        let opts: Vec<&str> = ["--launcher", "mpiexec"]
+            .iter()
+            .chain(opts)
+            .copied()
+            .collect();
+        scope_run_1_path(&wd, Some(&path), &opts, cfg, out, &prog)
+    });
 }
 
 #[test]
@@ -207,14 +273,36 @@ if __name__ == "__main__":
 
 #[test]
 fn mpi4py_pool_executor_workers_are_a_world_of_their_own() {
-    let wd = WorkDir::new("spawn_mpi4py_pool");
+    mpi4py_pool_executor(
+        "spawn_mpi4py_pool",
+        &system_python(),
+        None,
+        "scope-run -n 1 -- python3 pool.py",
+    );
+}
+
+/// The same under MPICH: PyPI's `mpich` wheel and mpi4py 4.x, the venv first on PATH as after
+/// `source venv/bin/activate`, scope-run choosing the launcher itself (the venv's `mpirun`).
+#[test]
+fn mpi4py_pool_executor_workers_are_a_world_of_their_own_mpich_pypi() {
+    let python = pypi_mpich_venv().join("bin/python");
+    mpi4py_pool_executor(
+        "spawn_mpi4py_pool_mpich_pypi",
+        &python,
+        Some(&pypi_mpich_path()),
+        "scope-run -n 1 -- venv-mpich-pypi/bin/python pool.py",
+    );
+}
+
+fn mpi4py_pool_executor(name: &str, python: &Path, path: Option<&OsStr>, what: &str) {
+    let wd = WorkDir::new(name);
     let cfg = wd.write("cfg/scope.toml", COS);
     let script = wd.write("pool.py", POOL);
     let out_dir = wd.subdir("out");
     let out = out_dir.join("profiling_data.h5");
-    let prog = [system_python().into_os_string(), script.into_os_string()];
-    let o = scope_run_1(&wd, &[], &cfg, &out, &prog);
-    o.assert_success("scope-run -n 1 -- python3 pool.py");
+    let prog = [python.as_os_str().to_owned(), script.into_os_string()];
+    let o = scope_run_1_path(&wd, path, &[], &cfg, &out, &prog);
+    o.assert_success(what);
     assert!(
         o.stdout.contains("sum=") && o.stdout.contains("parent="),
         "{o}"
