@@ -18,14 +18,20 @@ fn builder() -> hdf5::FileBuilder {
 /// with `O_CREAT|O_EXCL` first, so if HDF5 then cannot write the new file (a full disk) the
 /// empty file is ours to remove, and is removed: a failed create leaves nothing behind.
 pub(crate) fn create_excl(path: &Path) -> hdf5::Result<File> {
-    std::fs::OpenOptions::new()
+    let claim = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(|e| hdf5::Error::from(format!("{}: {e}", path.display())))?;
-    builder().create(path).inspect_err(|_| {
+    let file = builder().create(path).inspect_err(|_| {
         let _ = std::fs::remove_file(path);
-    })
+    })?;
+    // HDF5 opened the (empty) file with O_TRUNC, which makes ext4 (auto_da_alloc) start
+    // writing back everything dirty when the file is next closed, as if the file had replaced
+    // another. Closing the claim now spends that on a file still almost empty, so the close
+    // after the merge (or after a rank's run) does not push megabytes to the disk as it goes.
+    drop(claim);
+    Ok(file)
 }
 
 pub(crate) fn open(path: &Path) -> hdf5::Result<File> {
