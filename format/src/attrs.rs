@@ -117,20 +117,6 @@ impl FileAttrs {
 /// `MPI_Finalize`, ns). Written by the agent when it knows them, copied by the merge.
 pub const WINDOW: [&str; 2] = ["mpi_begin", "mpi_end"];
 
-/// Copies the `WINDOW` attributes present on `from` to `to`.
-pub(crate) fn copy_window(
-    from: &hdf5::Group,
-    to: &hdf5::Group,
-    p: &Path,
-) -> Result<(), FormatError> {
-    for name in WINDOW {
-        if let Some(v) = read_i64(from, name) {
-            write_i64(to, name, v, p)?;
-        }
-    }
-    Ok(())
-}
-
 impl RankAttrs {
     pub(crate) fn write(&self, g: &hdf5::Group, p: &Path) -> Result<(), FormatError> {
         write_i64(g, "rank", self.rank, p)?;

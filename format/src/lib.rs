@@ -21,6 +21,7 @@
 
 mod attrs;
 mod error;
+mod ffi;
 mod files;
 mod merge;
 mod names;

@@ -4,24 +4,25 @@
 //! Each column of the output is a contiguous int64 dataset whose space HDF5 allocates when it is
 //! created. When the input column is what `RankWriter` writes (chunked, unfiltered, native
 //! int64, every chunk allocated inside the file) its chunks are copied byte for byte from the
-//! input file into that space with `copy_file_range` (through `std::io::copy`), as `cp` does:
-//! one copy inside the kernel, no user-space buffer. Any other input (a foreign or damaged file)
-//! goes through HDF5 in slices of `SLICE` elements.
+//! input file into that space with `copy_file_range`, as `cp` does: one copy inside the kernel,
+//! no user-space buffer. Any other input (a foreign or damaged file) goes through HDF5 in slices
+//! of `SLICE` elements. The output's objects are created with HDF5's C calls (`ffi.rs`): for
+//! files of a few thousand events that work, not the bytes, is most of the merge.
 //! Invariant: an unreadable input never aborts the merge; it is reported and its rank listed
 //! as missing by the caller.
 
 use crate::attrs::{FileAttrs, RankAttrs};
 use crate::error::AtPath;
+use crate::ffi::{self, Hid, Kit};
 use crate::names::rank_group_name;
 use crate::FormatError;
-use hdf5::dataset::{AllocTime, FillTime};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Elements copied per slice (8 MiB of int64).
 const SLICE: usize = 1 << 20;
-
+/// The columns of a region.
 #[derive(Debug, Clone)]
 pub struct MergeInput {
     pub rank: u32,
@@ -98,10 +99,15 @@ fn fill(
             path: out.to_path_buf(),
             source,
         })?;
+    let kit = Kit::new().map_err(|message| FormatError::Layout {
+        path: out.to_path_buf(),
+        message,
+    })?;
     let dst = Dst {
         file,
         raw: &raw_out,
         path: out,
+        kit: &kit,
     };
     let mut report = MergeReport::default();
     for input in inputs {
@@ -199,63 +205,130 @@ pub fn merge_rank_dir(
     })
 }
 
-/// The output: HDF5's handle and a plain descriptor on the same file.
+/// The output: HDF5's handle, a plain descriptor on the same file, and what its objects are
+/// created with.
 struct Dst<'a> {
     file: &'a hdf5::File,
     raw: &'a File,
     path: &'a Path,
+    kit: &'a Kit,
 }
 
-/// One input file: HDF5's handle, a plain descriptor and its length.
+/// One input file: a plain descriptor and its length.
 struct Src<'a> {
     raw: File,
     len: u64,
     path: &'a Path,
 }
 
+impl Dst<'_> {
+    fn err(&self, message: String) -> FormatError {
+        FormatError::Layout {
+            path: self.path.to_path_buf(),
+            message,
+        }
+    }
+
+    /// Creates `rank<N>` with its attributes (and its MPI window, where known) and its
+    /// `regions` group; returns the latter.
+    fn rank_group(
+        &self,
+        rank: u32,
+        attrs: &RankAttrs,
+        window: [Option<i64>; 2],
+    ) -> Result<Hid, FormatError> {
+        let e = |m| self.err(m);
+        let g = ffi::create_group(self.file.id(), &rank_group_name(rank)).map_err(e)?;
+        // As `RankAttrs::write` writes them.
+        self.kit.attr_i64(g.id(), "rank", attrs.rank).map_err(e)?;
+        self.kit
+            .attr_i64(g.id(), "dropped_events", attrs.dropped_events)
+            .map_err(e)?;
+        self.kit.attr_i64(g.id(), "pid", attrs.pid).map_err(e)?;
+        self.kit
+            .attr_str(g.id(), "hostname", &attrs.hostname)
+            .map_err(e)?;
+        for (name, v) in crate::attrs::WINDOW.iter().zip(window) {
+            if let Some(v) = v {
+                self.kit.attr_i64(g.id(), name, v).map_err(e)?;
+            }
+        }
+        ffi::create_group(g.id(), "regions").map_err(e)
+    }
+
+    /// Creates a region's group, with its `name` attribute when there is one.
+    fn region_group(
+        &self,
+        regions: &Hid,
+        link: &str,
+        name: Option<&str>,
+    ) -> Result<Hid, FormatError> {
+        let e = |m| self.err(m);
+        let g = ffi::create_group(regions.id(), link).map_err(e)?;
+        if let Some(name) = name {
+            self.kit.attr_str(g.id(), "name", name).map_err(e)?;
+        }
+        Ok(g)
+    }
+
+    /// Copies `len` bytes at `from_off` of `src` to `to_off` of the output.
+    fn copy(&self, src: &Src, from_off: u64, to_off: u64, len: u64) -> Result<(), FormatError> {
+        let io = |source| FormatError::Io {
+            path: src.path.to_path_buf(),
+            source,
+        };
+        if !ffi::copy_range(&src.raw, from_off, self.raw, to_off, len).map_err(io)? {
+            copy_range_std(&src.raw, from_off, self.raw, to_off, len).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
 /// Copies one rank; returns its events and whether its file says the rank finished.
 fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<(u64, bool), FormatError> {
-    let (out, out_path) = (dst.file, dst.path);
-    let src = crate::files::open(&input.path).at(&input.path)?;
-    let raw = File::open(&input.path).map_err(|source| FormatError::Io {
+    let io = |source| FormatError::Io {
         path: input.path.clone(),
         source,
-    })?;
-    let len = raw.metadata().map(|m| m.len()).unwrap_or(0);
-    let raw_src = Src {
+    };
+    let raw = File::open(&input.path).map_err(io)?;
+    let len = raw.metadata().map_err(io)?.len();
+    let src = Src {
         raw,
         len,
         path: &input.path,
     };
-    let name = rank_group_name(input.rank);
-    let sg = src.group(&name).at(&input.path)?;
+    copy_through_hdf5(dst, &src, input.rank)
+}
+
+/// Copies a rank file through HDF5: chunks byte for byte where they can be, slices through
+/// HDF5 otherwise.
+fn copy_through_hdf5(dst: &Dst, src: &Src, rank: u32) -> Result<(u64, bool), FormatError> {
+    let path = src.path;
+    let file = crate::files::open(path).at(path)?;
+    let sg = file.group(&rank_group_name(rank)).at(path)?;
     // Validate before creating anything in the output, so a broken input leaves no trace.
     let rank_attrs = RankAttrs::read(&sg);
     let finished = crate::attrs::read_i64(&sg, crate::rank_writer::FINISHED) == Some(1);
     let regions = if sg.link_exists("regions") {
-        Some(sg.group("regions").at(&input.path)?)
+        Some(sg.group("regions").at(path)?)
     } else {
         None
     };
-    let dg = out.create_group(&name).at(out_path)?;
-    rank_attrs.write(&dg, out_path)?;
-    crate::attrs::copy_window(&sg, &dg, out_path)?;
-    let dregions = dg.create_group("regions").at(out_path)?;
+    let window = crate::attrs::WINDOW.map(|n| crate::attrs::read_i64(&sg, n));
+    let dregions = dst.rank_group(rank, &rank_attrs, window)?;
     let mut events = 0u64;
     let Some(regions) = regions else {
         return Ok((0, finished));
     };
-    for link in regions.member_names().at(&input.path)? {
-        let sr = regions.group(&link).at(&input.path)?;
-        let dr = dregions.create_group(&link).at(out_path)?;
-        if let Some(n) = crate::attrs::read_str(&sr, "name") {
-            crate::attrs::write_str(&dr, "name", &n, out_path)?;
-        }
+    for link in regions.member_names().at(path)? {
+        let sr = regions.group(&link).at(path)?;
+        let name = crate::attrs::read_str(&sr, "name");
+        let dr = dst.region_group(&dregions, &link, name.as_deref())?;
         for col in crate::COLUMNS {
             if !sr.link_exists(col) {
                 continue;
             }
-            let n = copy_column(&sr, &dr, col, &raw_src, dst)?;
+            let n = copy_column(&sr, &dr, col, src, dst)?;
             if col == "start_times" {
                 events += n as u64;
             }
@@ -266,7 +339,7 @@ fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<(u64, bool), FormatError> 
 
 fn copy_column(
     src: &hdf5::Group,
-    dst: &hdf5::Group,
+    dst_group: &Hid,
     col: &str,
     from_file: &Src,
     to_file: &Dst,
@@ -275,29 +348,18 @@ fn copy_column(
     let sd = src.dataset(col).at(src_path)?;
     let n = sd.size();
     // Space allocated now (so its address is known), never filled (every byte gets copied).
-    let dd = dst
-        .new_dataset::<i64>()
-        .shape(n)
-        .alloc_time(Some(AllocTime::Early))
-        .fill_time(FillTime::Never)
-        .create(col)
-        .at(dst_path)?;
-    if let (Some(runs), Some(base)) = (raw_runs(&sd, n, from_file.len), dd.offset()) {
+    let space = ffi::space_1d(n as u64).map_err(|m| to_file.err(m))?;
+    let (dd, offset) = to_file
+        .kit
+        .column(dst_group.id(), col, &space)
+        .map_err(|m| to_file.err(m))?;
+    if let (Some(runs), Some(base)) = (raw_runs(&sd, n, from_file.len), offset) {
         for run in runs {
-            copy_range(
-                &from_file.raw,
-                run.addr,
-                to_file.raw,
-                base + run.first * 8,
-                run.elems * 8,
-            )
-            .map_err(|source| FormatError::Io {
-                path: src_path.to_path_buf(),
-                source,
-            })?;
+            to_file.copy(from_file, run.addr, base + run.first * 8, run.elems * 8)?;
         }
         return Ok(n);
     }
+    let dd = dd.into_dataset().at(dst_path)?;
     let mut from = 0;
     while from < n {
         let to = (from + SLICE).min(n);
@@ -364,9 +426,15 @@ fn raw_runs(sd: &hdf5::Dataset, n: usize, file_len: u64) -> Option<Vec<Run>> {
     Some(runs)
 }
 
-/// Copies `len` bytes at `from_off` of `from` to `to_off` of `to`; `std::io::copy` uses
-/// `copy_file_range` between two files (and falls back to read/write where it cannot).
-fn copy_range(from: &File, from_off: u64, to: &File, to_off: u64, len: u64) -> std::io::Result<()> {
+/// `Dst::copy` where `copy_file_range` with offsets cannot be used: `std::io::copy` between the
+/// two files (which falls back to read/write where it must).
+fn copy_range_std(
+    from: &File,
+    from_off: u64,
+    to: &File,
+    to_off: u64,
+    len: u64,
+) -> std::io::Result<()> {
     let (mut from, mut to) = (from, to);
     from.seek(SeekFrom::Start(from_off))?;
     to.seek(SeekFrom::Start(to_off))?;
