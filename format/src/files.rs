@@ -18,12 +18,22 @@ fn builder() -> hdf5::FileBuilder {
 /// with `O_CREAT|O_EXCL` first, so if HDF5 then cannot write the new file (a full disk) the
 /// empty file is ours to remove, and is removed: a failed create leaves nothing behind.
 pub(crate) fn create_excl(path: &Path) -> hdf5::Result<File> {
+    create_excl_with_userblock(path, 0)
+}
+
+/// `create_excl` with a user block of `userblock` bytes (0, or a power of two from 512) at the
+/// start of the file, which HDF5 reserves and never reads or writes.
+pub(crate) fn create_excl_with_userblock(path: &Path, userblock: u64) -> hdf5::Result<File> {
     let claim = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(|e| hdf5::Error::from(format!("{}: {e}", path.display())))?;
-    let file = builder().create(path).inspect_err(|_| {
+    let mut b = builder();
+    if userblock > 0 {
+        b.with_fcpl(|p| p.userblock(userblock));
+    }
+    let file = b.create(path).inspect_err(|_| {
         let _ = std::fs::remove_file(path);
     })?;
     // HDF5 opened the (empty) file with O_TRUNC, which makes ext4 (auto_da_alloc) start

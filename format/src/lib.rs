@@ -17,12 +17,15 @@
 //! Invariants: the root holds only `rank<N>` groups (the reference reader treats every root
 //! member but `metadata` as a rank); the three datasets of a region always have equal lengths; a
 //! per-rank file (`rank_<N>.h5`) uses the same layout with one rank group, so a per-rank file is a
-//! valid profile on its own and salvage after a crash is a plain merge.
+//! valid profile on its own and salvage after a crash is a plain merge. A per-rank file starts
+//! with a 4 KiB HDF5 user block, which holds the file's manifest once its writer has closed it
+//! (`manifest.rs`; HDF5 readers skip the block).
 
 mod attrs;
 mod error;
 mod ffi;
 mod files;
+mod manifest;
 mod merge;
 mod names;
 mod rank_writer;

@@ -5,16 +5,20 @@
 //! created. When the input column is what `RankWriter` writes (chunked, unfiltered, native
 //! int64, every chunk allocated inside the file) its chunks are copied byte for byte from the
 //! input file into that space with `copy_file_range`, as `cp` does: one copy inside the kernel,
-//! no user-space buffer. Any other input (a foreign or damaged file) goes through HDF5 in slices
-//! of `SLICE` elements. The output's objects are created with HDF5's C calls (`ffi.rs`): for
-//! files of a few thousand events that work, not the bytes, is most of the merge.
+//! no user-space buffer. A rank file that `RankWriter` closed carries a manifest of all that
+//! (`manifest.rs`), so the merge does not open it with HDF5 at all; one without (a rank killed
+//! before it closed its file) is read through HDF5 to find its chunks. Any other input (a
+//! foreign or damaged file) goes through HDF5 in slices of `SLICE` elements. The output's
+//! objects are created with HDF5's C calls (`ffi.rs`): for files of a few thousand events that
+//! work, not the bytes, is most of the merge.
 //! Invariant: an unreadable input never aborts the merge; it is reported and its rank listed
 //! as missing by the caller.
 
 use crate::attrs::{FileAttrs, RankAttrs};
 use crate::error::AtPath;
 use crate::ffi::{self, Hid, Kit};
-use crate::names::rank_group_name;
+use crate::manifest::{raw_runs, Manifest};
+use crate::names::{encode_region_name, rank_group_name};
 use crate::FormatError;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -22,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 /// Elements copied per slice (8 MiB of int64).
 const SLICE: usize = 1 << 20;
-/// The columns of a region.
+
 #[derive(Debug, Clone)]
 pub struct MergeInput {
     pub rank: u32,
@@ -297,11 +301,40 @@ fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<(u64, bool), FormatError> 
         len,
         path: &input.path,
     };
-    copy_through_hdf5(dst, &src, input.rank)
+    match Manifest::read(&src.raw, len) {
+        Some(m) if m.attrs.rank == i64::from(input.rank) => copy_listed(dst, &src, input.rank, &m),
+        _ => copy_through_hdf5(dst, &src, input.rank),
+    }
 }
 
-/// Copies a rank file through HDF5: chunks byte for byte where they can be, slices through
-/// HDF5 otherwise.
+/// Copies a rank file that carries a manifest (what `RankWriter` closed): the manifest says
+/// everything, so the input is never opened with HDF5.
+fn copy_listed(dst: &Dst, src: &Src, rank: u32, m: &Manifest) -> Result<(u64, bool), FormatError> {
+    let regions = dst.rank_group(rank, &m.attrs, m.window)?;
+    let mut events = 0u64;
+    for r in &m.regions {
+        let g = dst.region_group(&regions, &encode_region_name(&r.name), Some(&r.name))?;
+        let space = ffi::space_1d(r.len).map_err(|m| dst.err(m))?;
+        for (col, runs) in crate::COLUMNS.iter().zip(&r.columns) {
+            let (_ds, offset) = dst
+                .kit
+                .column(g.id(), col, &space)
+                .map_err(|m| dst.err(m))?;
+            if r.len == 0 {
+                continue;
+            }
+            let base = offset.ok_or_else(|| dst.err(format!("{col}: no space allocated")))?;
+            for run in runs {
+                dst.copy(src, run.addr, base + run.first * 8, run.elems * 8)?;
+            }
+        }
+        events += r.len;
+    }
+    Ok((events, m.finished))
+}
+
+/// Copies a rank file through HDF5 (a rank killed before it closed its file, a foreign file):
+/// chunks byte for byte where they can be, slices through HDF5 otherwise.
 fn copy_through_hdf5(dst: &Dst, src: &Src, rank: u32) -> Result<(u64, bool), FormatError> {
     let path = src.path;
     let file = crate::files::open(path).at(path)?;
@@ -370,62 +403,6 @@ fn copy_column(
     Ok(n)
 }
 
-/// Elements `first..first + elems` of a column, stored contiguously at byte `addr` of its file.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Run {
-    first: u64,
-    addr: u64,
-    elems: u64,
-}
-
-/// Where the `n` elements of a 1-D int64 column lie in its file, as runs of adjacent chunks in
-/// element order; `None` unless every element can be copied byte for byte: chunked, no filters,
-/// native int64, and one allocated chunk of full size inside the file per `chunk` elements.
-fn raw_runs(sd: &hdf5::Dataset, n: usize, file_len: u64) -> Option<Vec<Run>> {
-    if n == 0 || sd.ndim() != 1 || !sd.is_chunked() || !sd.filters().is_empty() {
-        return None;
-    }
-    if !sd.dtype().ok()?.is::<i64>() {
-        return None;
-    }
-    let chunk = u64::try_from(*sd.chunk()?.first()?).ok()?;
-    if chunk == 0 {
-        return None;
-    }
-    let n = n as u64;
-    let mut chunks: Vec<(u64, u64, u64)> = Vec::new();
-    sd.chunks_visit(|c| {
-        chunks.push((
-            c.offset.first().copied().unwrap_or(u64::MAX),
-            c.addr,
-            c.size,
-        ));
-        0
-    })
-    .ok()?;
-    chunks.sort_unstable();
-    if chunks.len() as u64 != n.div_ceil(chunk) {
-        return None;
-    }
-    let mut runs: Vec<Run> = Vec::new();
-    for (i, &(first, addr, size)) in chunks.iter().enumerate() {
-        let elems = chunk.min(n.saturating_sub(first));
-        let inside = addr
-            .checked_add(elems * 8)
-            .is_some_and(|end| end <= file_len);
-        if first != i as u64 * chunk || size != chunk * 8 || !inside {
-            return None;
-        }
-        match runs.last_mut() {
-            Some(r) if r.addr + r.elems * 8 == addr && r.first + r.elems == first => {
-                r.elems += elems
-            }
-            _ => runs.push(Run { first, addr, elems }),
-        }
-    }
-    Some(runs)
-}
-
 /// `Dst::copy` where `copy_file_range` with offsets cannot be used: `std::io::copy` between the
 /// two files (which falls back to read/write where it must).
 fn copy_range_std(
@@ -452,6 +429,14 @@ fn copy_range_std(
 mod tests {
     use super::*;
     use crate::{ProfileReader, RankWriter};
+
+    /// Zeroes the user block, as in a file whose writer was killed before it closed it.
+    fn strip_manifest(path: &Path) {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.write_all_at(&[0u8; crate::manifest::USERBLOCK as usize], 0)
+            .unwrap();
+    }
 
     fn tmpdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("scope-format-{tag}-{}", std::process::id()));
@@ -544,11 +529,20 @@ mod tests {
         };
         let out1 = dir.join("out1.h5");
         let attrs = FileAttrs::default();
+        let f = File::open(&p).unwrap();
+        let manifest = Manifest::read(&f, len).expect("a closed RankWriter file has a manifest");
+        assert_eq!(manifest.regions[0].columns[0], runs);
         merge(&[input(&p)], &out1, &attrs).unwrap();
+        // Raw chunk copy found through HDF5: the same file without its manifest.
+        let bare = dir.join("bare.h5");
+        std::fs::copy(&p, &bare).unwrap();
+        strip_manifest(&bare);
+        let out3 = dir.join("out3.h5");
+        merge(&[input(&bare)], &out3, &attrs).unwrap();
         // Fallback path: the merged (contiguous, so not raw-copyable) file as an input.
         let out2 = dir.join("out2.h5");
         merge(&[input(&out1)], &out2, &attrs).unwrap();
-        for out in [&out1, &out2] {
+        for out in [&out1, &out2, &out3] {
             let r = ProfileReader::open(out).unwrap();
             let a = r.intervals(5, "a").unwrap();
             assert_eq!(
@@ -558,6 +552,97 @@ mod tests {
             let b = r.intervals(5, "b").unwrap();
             assert_eq!(b.start_times, e[..from].to_vec());
             assert_eq!(b.end_times, s[..from].to_vec());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_manifest_and_hdf5_give_the_same_merged_file() {
+        let dir = tmpdir("manifest");
+        let (listed, bare) = (dir.join("listed"), dir.join("bare"));
+        for d in [&listed, &bare] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        for rank in 0..4u32 {
+            let p = listed.join(crate::rank_file_name(rank));
+            let attrs = RankAttrs {
+                rank: rank.into(),
+                pid: 7 + i64::from(rank),
+                hostname: format!("hôst-{rank}"),
+                ..Default::default()
+            };
+            let mut w = RankWriter::create(&p, attrs).unwrap();
+            let n = [3usize, 20_000, 1, 0][rank as usize];
+            let s: Vec<i64> = (0..n as i64).map(|x| x * 5 + i64::from(rank)).collect();
+            let t: Vec<i64> = s.iter().map(|x| x % 3).collect();
+            for name in ["compute", "io/write", "100%", "."] {
+                w.append(name, &s, &s, &t).unwrap();
+            }
+            w.set_dropped(i64::from(rank)).unwrap();
+            // Rank 2 exits without finalize: closed, so listed, but not finished.
+            if rank == 2 {
+                w.close_unfinished().unwrap();
+            } else {
+                w.finish().unwrap();
+            }
+            let len = std::fs::metadata(&p).unwrap().len();
+            let m = Manifest::read(&File::open(&p).unwrap(), len).unwrap();
+            assert_eq!((m.attrs.rank, m.finished), (i64::from(rank), rank != 2));
+            let copy = bare.join(crate::rank_file_name(rank));
+            std::fs::copy(&p, &copy).unwrap();
+            strip_manifest(&copy);
+        }
+        // A manifest that no longer matches its file (the file grew after it was written)
+        // is not used; HDF5 ignores the trailing bytes.
+        let grown = listed.join(crate::rank_file_name(1));
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&grown)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"tail").unwrap();
+        let len = f.metadata().unwrap().len();
+        assert!(Manifest::read(&File::open(&grown).unwrap(), len).is_none());
+        drop(f);
+
+        let outs = [dir.join("listed.h5"), dir.join("bare.h5")];
+        for (d, out) in [&listed, &bare].into_iter().zip(&outs) {
+            let m = merge_rank_dir(d, 5, out, true).unwrap();
+            assert_eq!((m.merged, m.missing), (vec![0, 1, 2, 3], vec![2, 4]));
+            assert_eq!(m.events, 4 * (3 + 20_000 + 1));
+        }
+        let (a, b) = (
+            ProfileReader::open(&outs[0]).unwrap(),
+            ProfileReader::open(&outs[1]).unwrap(),
+        );
+        assert_eq!(a.attrs().unwrap(), b.attrs().unwrap());
+        assert_eq!(a.ranks().unwrap(), b.ranks().unwrap());
+        for rank in 0..4 {
+            assert_eq!(a.rank_attrs(rank).unwrap(), b.rank_attrs(rank).unwrap());
+            assert_eq!(a.rank_attrs(rank).unwrap().hostname, format!("hôst-{rank}"));
+            let regions = a.regions(rank).unwrap();
+            assert_eq!(regions, b.regions(rank).unwrap());
+            let expect: Vec<String> = if rank == 3 {
+                vec![]
+            } else {
+                vec![
+                    ".".into(),
+                    "100%".into(),
+                    "compute".into(),
+                    "io/write".into(),
+                ]
+            };
+            assert_eq!(regions, expect);
+            for region in &regions {
+                let (x, y) = (
+                    a.intervals(rank, region).unwrap(),
+                    b.intervals(rank, region).unwrap(),
+                );
+                assert_eq!(
+                    (&x.start_times, &x.end_times, &x.thread_ids),
+                    (&y.start_times, &y.end_times, &y.thread_ids)
+                );
+                assert_eq!(x.len(), [3usize, 20_000, 1][rank as usize]);
+            }
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

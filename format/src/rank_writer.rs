@@ -1,6 +1,8 @@
 //! The per-rank file: `rank<N>/regions/<name>/{start_times,end_times,thread_ids}` in chunked,
 //! growable datasets, appended to on every buffer flush and flushed to disk each time, so a
 //! rank that dies later leaves a readable file with everything appended before.
+//! Closing it writes a manifest of the file into its user block (`manifest.rs`), which lets
+//! the merge copy it without opening it with HDF5.
 //! Invariant: after every successful `append`, the datasets of the region (the three columns and
 //! any further ones, see `append_with`) have equal length.
 
@@ -9,6 +11,7 @@ use crate::attrs::RankAttrs;
 /// Rank-group attribute of a rank file closed by `finish` (a rank killed never writes it).
 pub const FINISHED: &str = "finished";
 use crate::error::AtPath;
+use crate::manifest::{raw_runs, Manifest, Region};
 use crate::names::{encode_region_name, rank_group_name};
 use crate::FormatError;
 use hdf5::Dataset;
@@ -34,12 +37,15 @@ pub struct RankWriter {
     rank_group: hdf5::Group,
     sets: HashMap<String, RegionSets>,
     attrs: RankAttrs,
+    /// What `set_window` wrote, for the manifest.
+    window: [Option<i64>; 2],
 }
 
 impl RankWriter {
     /// Creates `path`; fails if it already exists.
     pub fn create(path: &Path, attrs: RankAttrs) -> Result<RankWriter, FormatError> {
-        let file = crate::files::create_excl(path).at(path)?;
+        let file =
+            crate::files::create_excl_with_userblock(path, crate::manifest::USERBLOCK).at(path)?;
         let rank = u32::try_from(attrs.rank).map_err(|_| FormatError::Layout {
             path: path.to_path_buf(),
             message: format!("invalid rank {}", attrs.rank),
@@ -54,6 +60,7 @@ impl RankWriter {
             rank_group,
             sets: HashMap::new(),
             attrs,
+            window: [None, None],
         })
     }
 
@@ -158,9 +165,10 @@ impl RankWriter {
     /// Records the rank's MPI window (ns): the end of `MPI_Init` and the start of
     /// `MPI_Finalize` (either may be unknown yet: `None` leaves it unwritten).
     pub fn set_window(&mut self, begin: Option<i64>, end: Option<i64>) -> Result<(), FormatError> {
-        for (name, v) in crate::attrs::WINDOW.iter().zip([begin, end]) {
+        for (i, (name, v)) in crate::attrs::WINDOW.iter().zip([begin, end]).enumerate() {
             if let Some(v) = v {
                 crate::attrs::write_i64(&self.rank_group, name, v, &self.path)?;
+                self.window[i] = Some(v);
             }
         }
         Ok(())
@@ -174,16 +182,69 @@ impl RankWriter {
     /// Marks the rank finished (it reached the normal end of the run), flushes and closes.
     pub fn finish(self) -> Result<(), FormatError> {
         crate::attrs::write_i64(&self.rank_group, FINISHED, 1, &self.path)?;
-        self.close_unfinished()
+        self.close(true)
     }
 
     /// Flushes and closes without the finished mark (a rank exiting early or aborting): a
     /// merge lists it in `missing_ranks`.
     pub fn close_unfinished(self) -> Result<(), FormatError> {
+        self.close(false)
+    }
+
+    fn close(self, finished: bool) -> Result<(), FormatError> {
         self.flush()?;
+        // Where every column lies, taken while the datasets are open; the file's length is
+        // only known once HDF5 has closed it.
+        let mut manifest = self.manifest(finished);
         drop(self.sets);
         drop(self.regions);
         drop(self.rank_group);
-        self.file.close().at(&self.path)
+        self.file.close().at(&self.path)?;
+        // The manifest only saves the merge some work: without one (no room in the block, an
+        // error writing it) the merge reads the file through HDF5, so failing here is no error.
+        if let Some(m) = manifest.as_mut() {
+            let _ = write_manifest(&self.path, m);
+        }
+        Ok(())
+    }
+
+    fn manifest(&self, finished: bool) -> Option<Manifest> {
+        let mut regions = Vec::with_capacity(self.sets.len());
+        for (name, sets) in &self.sets {
+            let runs = |ds: &Dataset| raw_runs(ds, sets.len, u64::MAX);
+            let mut columns = vec![runs(&sets.start)?, runs(&sets.end)?, runs(&sets.thread)?];
+            // Further columns only as the manifest knows them: all of `COLUMNS`, in order.
+            let extra: Vec<&str> = sets.extra.iter().map(|(n, _)| n.as_str()).collect();
+            if !extra.is_empty() && extra[..] != crate::COLUMNS[3..] {
+                return None;
+            }
+            for (_, ds) in &sets.extra {
+                columns.push(runs(ds)?);
+            }
+            regions.push(Region {
+                name: name.clone(),
+                len: sets.len as u64,
+                columns,
+            });
+        }
+        regions.sort_by_cached_key(|r| encode_region_name(&r.name));
+        Some(Manifest {
+            file_len: 0,
+            attrs: self.attrs.clone(),
+            finished,
+            window: self.window,
+            regions,
+        })
+    }
+}
+
+/// Writes `m` into the user block of the closed file at `path`.
+fn write_manifest(path: &Path, m: &mut Manifest) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    m.file_len = f.metadata()?.len();
+    match m.encode() {
+        Some(block) => f.write_all_at(&block, 0),
+        None => Ok(()),
     }
 }

@@ -1,5 +1,6 @@
 //! MPI call regions carry two further columns (`bytes`, `peer`) and ranks an MPI window; both
-//! survive the merge unchanged, and a region without them is not an MPI call.
+//! survive the merge unchanged (through a rank file's manifest and through HDF5), and a region
+//! without them is not an MPI call.
 
 use scope_format::{merge_rank_dir, rank_file_name, ProfileReader, RankAttrs, RankWriter};
 
@@ -32,6 +33,16 @@ fn further_columns_and_window_survive_the_merge() {
         w.set_window(Some(100 + i64::from(rank)), None).unwrap();
         w.set_window(None, Some(900)).unwrap();
         w.finish().unwrap();
+    }
+    // Rank 1 without its manifest (as a rank killed before closing would be): merged through
+    // HDF5; rank 0 through its manifest. Both paths copy the further columns and the window.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join(rank_file_name(1)))
+            .unwrap();
+        f.write_all_at(&[0u8; 64], 0).unwrap();
     }
     let out = dir.with_extension("h5");
     let _ = std::fs::remove_file(&out);
