@@ -1,6 +1,7 @@
 //! File-level and rank-level attributes, read and written in one place.
 
 use crate::error::AtPath;
+use crate::ffi::{hid_t, Kit};
 use crate::FormatError;
 use hdf5::types::VarLenUnicode;
 use std::path::Path;
@@ -64,23 +65,6 @@ pub(crate) fn write_str(
         .at(p)
 }
 
-pub(crate) fn write_i64s(
-    loc: &hdf5::Location,
-    name: &str,
-    v: &[i64],
-    p: &Path,
-) -> Result<(), FormatError> {
-    if loc.attr(name).is_ok() {
-        loc.delete_attr(name).at(p)?;
-    }
-    loc.new_attr::<i64>()
-        .shape(v.len())
-        .create(name)
-        .at(p)?
-        .write_raw(v)
-        .at(p)
-}
-
 pub(crate) fn read_i64(loc: &hdf5::Location, name: &str) -> Option<i64> {
     loc.attr(name).ok()?.read_scalar::<i64>().ok()
 }
@@ -95,12 +79,14 @@ pub(crate) fn read_i64s(loc: &hdf5::Location, name: &str) -> Option<Vec<i64>> {
 }
 
 impl FileAttrs {
-    pub(crate) fn write(&self, file: &hdf5::File, p: &Path) -> Result<(), FormatError> {
-        write_str(file, "scope_version", &self.version, p)?;
-        write_i64(file, "ranks", self.ranks, p)?;
-        write_i64(file, "complete", i64::from(self.complete), p)?;
-        write_i64s(file, "missing_ranks", &self.missing_ranks, p)?;
-        write_str(file, "clock", crate::CLOCK, p)
+    /// Writes the attributes on the root `root` of a file that has none yet (the merge's
+    /// output), through `kit`.
+    pub(crate) fn write_new(&self, kit: &Kit, root: hid_t) -> Result<(), String> {
+        kit.attr_str(root, "scope_version", &self.version)?;
+        kit.attr_i64(root, "ranks", self.ranks)?;
+        kit.attr_i64(root, "complete", i64::from(self.complete))?;
+        kit.attr_i64s(root, "missing_ranks", &self.missing_ranks)?;
+        kit.attr_str(root, "clock", crate::CLOCK)
     }
 
     pub(crate) fn read(file: &hdf5::File) -> FileAttrs {
@@ -123,6 +109,14 @@ impl RankAttrs {
         write_i64(g, "dropped_events", self.dropped_events, p)?;
         write_i64(g, "pid", self.pid, p)?;
         write_str(g, "hostname", &self.hostname, p)
+    }
+
+    /// `write` on a group that has no attributes yet, through `kit` (the merge's output).
+    pub(crate) fn write_new(&self, kit: &Kit, g: hid_t) -> Result<(), String> {
+        kit.attr_i64(g, "rank", self.rank)?;
+        kit.attr_i64(g, "dropped_events", self.dropped_events)?;
+        kit.attr_i64(g, "pid", self.pid)?;
+        kit.attr_str(g, "hostname", &self.hostname)
     }
 
     pub(crate) fn read(g: &hdf5::Group) -> RankAttrs {

@@ -139,26 +139,33 @@ pub(crate) fn space_1d(n: u64) -> Result<Hid, String> {
     })
 }
 
-/// Creates the scalar attribute `name` of type `dtype` on `loc` and writes `*value` (whose
-/// memory layout is `dtype`'s) to it.
-fn write_attr<T>(loc: hid_t, name: &str, dtype: hid_t, kit: &Kit, value: &T) -> Result<(), String> {
+/// Creates the attribute `name` of type `dtype` and dataspace `space` on `loc` and writes the
+/// elements at `values` (as many as `space` holds, in `dtype`'s memory layout) to it.
+fn write_attr<T>(
+    loc: hid_t,
+    name: &str,
+    dtype: hid_t,
+    space: &Hid,
+    kit: &Kit,
+    values: *const T,
+) -> Result<(), String> {
     let c = cstr(name)?;
     let what = || format!("cannot write attribute {name}");
-    // SAFETY: `c` is NUL-terminated; `value` points to one element of `dtype`'s layout.
+    // SAFETY: `c` is NUL-terminated; every identifier is live.
     let attr = hdf5::sync::sync(|| unsafe {
         H5Acreate2(
             loc,
             c.as_ptr(),
             dtype,
-            kit.scalar.id(),
+            space.id(),
             kit.acpl.id(),
             H5P_DEFAULT,
         )
     });
     let attr = Hid::new(attr, Kind::Attr, &what)?;
-    let status = hdf5::sync::sync(|| unsafe {
-        H5Awrite(attr.id(), dtype, (value as *const T).cast::<c_void>())
-    });
+    // SAFETY: `values` points to the elements `space` holds, laid out as `dtype`.
+    let status =
+        hdf5::sync::sync(|| unsafe { H5Awrite(attr.id(), dtype, values.cast::<c_void>()) });
     if status < 0 {
         return Err(what());
     }
@@ -200,14 +207,20 @@ impl Kit {
 
     /// A scalar int64 attribute, as `attrs::write_i64` writes it on a new object.
     pub(crate) fn attr_i64(&self, loc: hid_t, name: &str, v: i64) -> Result<(), String> {
-        write_attr(loc, name, self.i64_type, self, &v)
+        write_attr(loc, name, self.i64_type, &self.scalar, self, &v)
+    }
+
+    /// A 1-D int64 attribute, as `attrs::write_i64s` writes it on a new object.
+    pub(crate) fn attr_i64s(&self, loc: hid_t, name: &str, v: &[i64]) -> Result<(), String> {
+        let space = space_1d(v.len() as u64)?;
+        write_attr(loc, name, self.i64_type, &space, self, v.as_ptr())
     }
 
     /// A scalar variable-length UTF-8 string attribute, as `attrs::write_str` writes it.
     pub(crate) fn attr_str(&self, loc: hid_t, name: &str, v: &str) -> Result<(), String> {
         let c = cstr(v)?;
         let p: *const c_char = c.as_ptr();
-        write_attr(loc, name, self.str_type.id(), self, &p)
+        write_attr(loc, name, self.str_type.id(), &self.scalar, self, &p)
     }
 
     /// Creates the int64 dataset `name` of `space`'s size in `loc`, its space allocated;

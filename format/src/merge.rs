@@ -126,7 +126,9 @@ fn fill(
             Err(e) => report.unreadable.push((input.rank, e.to_string())),
         }
     }
-    attrs(&report).write(file, out)?;
+    attrs(&report)
+        .write_new(dst.kit, file.id())
+        .map_err(|m| dst.err(m))?;
     file.flush().at(out)?;
     Ok(report)
 }
@@ -243,15 +245,7 @@ impl Dst<'_> {
     ) -> Result<Hid, FormatError> {
         let e = |m| self.err(m);
         let g = ffi::create_group(self.file.id(), &rank_group_name(rank)).map_err(e)?;
-        // As `RankAttrs::write` writes them.
-        self.kit.attr_i64(g.id(), "rank", attrs.rank).map_err(e)?;
-        self.kit
-            .attr_i64(g.id(), "dropped_events", attrs.dropped_events)
-            .map_err(e)?;
-        self.kit.attr_i64(g.id(), "pid", attrs.pid).map_err(e)?;
-        self.kit
-            .attr_str(g.id(), "hostname", &attrs.hostname)
-            .map_err(e)?;
+        attrs.write_new(self.kit, g.id()).map_err(e)?;
         for (name, v) in crate::attrs::WINDOW.iter().zip(window) {
             if let Some(v) = v {
                 self.kit.attr_i64(g.id(), name, v).map_err(e)?;
