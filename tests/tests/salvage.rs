@@ -148,7 +148,12 @@ fn mpi_abort_inside_a_hooked_function(flavor: Flavor) {
     let config = format!("{CONFIG}[[regions]]\nsymbol = \"fail\"\n");
     let (_wd, o, out) = run_with(flavor, "abort", NEVER, &config);
     assert_ne!(o.code(), 0, "MPI_Abort(5) fails the run: {o}");
-    assert!(o.stderr.contains("MPI_Abort called"), "{o}");
+    // The aborting rank's own line goes through the launcher's stderr forwarding, which Hydra
+    // may cut when it kills the job (about 1 run in 8): the data below proves the rank wrote
+    // everything before the real MPI_Abort whether or not the line arrived.
+    if flavor == Flavor::OpenMpi {
+        assert!(o.stderr.contains("MPI_Abort called"), "{o}");
+    }
     assert!(o.stderr.contains("salvaged 4 rank(s)"), "{o}");
     assert!(
         o.stderr.contains("rank(s) 0, 1, 2, 3 did not finish"),
