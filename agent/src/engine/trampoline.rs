@@ -40,6 +40,55 @@ static SCOPE_XSAVE_RESERVE: AtomicU64 = AtomicU64::new(16384);
 /// Bytes the leave stub reserves below the return slot before calling its trampoline.
 pub const LEAVE_RESERVE: u64 = 48;
 
+/// Pushes the `Frame` (flags, then the sixteen general registers; `ret` is the caller's
+/// `call`), in the one order `Frame` describes: every trampoline uses this and `pop_frame`.
+macro_rules! push_frame {
+    () => {
+        concat!(
+            "pushfq\n",
+            "push rax\n",
+            "push rcx\n",
+            "push rdx\n",
+            "push rbx\n",
+            "push rbp\n",
+            "push rsi\n",
+            "push rdi\n",
+            "push r8\n",
+            "push r9\n",
+            "push r10\n",
+            "push r11\n",
+            "push r12\n",
+            "push r13\n",
+            "push r14\n",
+            "push r15"
+        )
+    };
+}
+
+/// Pops what `push_frame` pushed (the Rust side may have changed `rax` and `ret`).
+macro_rules! pop_frame {
+    () => {
+        concat!(
+            "pop r15\n",
+            "pop r14\n",
+            "pop r13\n",
+            "pop r12\n",
+            "pop r11\n",
+            "pop r10\n",
+            "pop r9\n",
+            "pop r8\n",
+            "pop rdi\n",
+            "pop rsi\n",
+            "pop rbp\n",
+            "pop rbx\n",
+            "pop rdx\n",
+            "pop rcx\n",
+            "pop rax\n",
+            "popfq"
+        )
+    };
+}
+
 macro_rules! trampoline {
     ($name:literal, $target:path) => {
         std::arch::global_asm!(
@@ -49,22 +98,7 @@ macro_rules! trampoline {
             concat!(".hidden ", $name),
             concat!(".type ", $name, ",@function"),
             concat!($name, ":"),
-            "pushfq",
-            "push rax",
-            "push rcx",
-            "push rdx",
-            "push rbx",
-            "push rbp",
-            "push rsi",
-            "push rdi",
-            "push r8",
-            "push r9",
-            "push r10",
-            "push r11",
-            "push r12",
-            "push r13",
-            "push r14",
-            "push r15",
+            push_frame!(),
             "mov rbp, rsp",
             "sub rsp, qword ptr [rip + {reserve}]",
             "and rsp, -64",
@@ -87,22 +121,7 @@ macro_rules! trampoline {
             "mov edx, -1",
             "xrstor64 [rsp]",
             "mov rsp, rbp",
-            "pop r15",
-            "pop r14",
-            "pop r13",
-            "pop r12",
-            "pop r11",
-            "pop r10",
-            "pop r9",
-            "pop r8",
-            "pop rdi",
-            "pop rsi",
-            "pop rbp",
-            "pop rbx",
-            "pop rdx",
-            "pop rcx",
-            "pop rax",
-            "popfq",
+            pop_frame!(),
             "ret",
             concat!(".size ", $name, ", . - ", $name),
             ".popsection",
@@ -127,22 +146,7 @@ std::arch::global_asm!(
     ".hidden scope_tramp_args",
     ".type scope_tramp_args,@function",
     "scope_tramp_args:",
-    "pushfq",
-    "push rax",
-    "push rcx",
-    "push rdx",
-    "push rbx",
-    "push rbp",
-    "push rsi",
-    "push rdi",
-    "push r8",
-    "push r9",
-    "push r10",
-    "push r11",
-    "push r12",
-    "push r13",
-    "push r14",
-    "push r15",
+    push_frame!(),
     "mov rbp, rsp",
     "sub rsp, 128",
     "and rsp, -16",
@@ -166,22 +170,7 @@ std::arch::global_asm!(
     "movdqu xmm6, [rsp + 96]",
     "movdqu xmm7, [rsp + 112]",
     "mov rsp, rbp",
-    "pop r15",
-    "pop r14",
-    "pop r13",
-    "pop r12",
-    "pop r11",
-    "pop r10",
-    "pop r9",
-    "pop r8",
-    "pop rdi",
-    "pop rsi",
-    "pop rbp",
-    "pop rbx",
-    "pop rdx",
-    "pop rcx",
-    "pop rax",
-    "popfq",
+    pop_frame!(),
     "ret",
     ".size scope_tramp_args, . - scope_tramp_args",
     ".popsection",
