@@ -25,7 +25,8 @@ pub fn never_recorded(name: &str) -> bool {
     LIFECYCLE.contains(&name) || CONVERSIONS.iter().any(|s| name.ends_with(s))
 }
 
-/// How a function's arguments are read.
+/// How a function's arguments are read. The decoder id a hook carries is the variant's
+/// number, an index into `SHAPES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u16)]
 enum Shape {
@@ -41,8 +42,14 @@ enum Shape {
     Reduce,
     /// (sbuf, rbuf, count, type, ...): allreduce, scans, reduce_scatter_block.
     RBuf,
-    /// (sbuf, scount, stype, rbuf, rcount, rtype, [root at 6,] ...): gathers, allgathers.
-    Gather { root: bool },
+    /// (sbuf, scount, stype, rbuf, rcount, rtype, root, comm).
+    Gather,
+    /// (sbuf, scount, stype, rbuf, rcount, rtype, comm).
+    Allgather,
+    /// (sbuf, scount, stype, rbuf, rcounts, displs, rtype, root, comm).
+    Gatherv,
+    /// (sbuf, scount, stype, rbuf, rcounts, displs, rtype, comm).
+    Allgatherv,
     /// (sbuf, scount, stype, rbuf, rcount, rtype, root, comm): scatters (the part received).
     Scatter,
     /// (sbuf, scounts, displs, stype, rbuf, rcount, rtype, root, comm).
@@ -53,23 +60,23 @@ enum Shape {
     Alltoallv,
 }
 
-const SHAPES: [Shape; 12] = [
+/// Every `Shape`, in declaration order (`SHAPES[s as usize] == s`).
+const SHAPES: [Shape; 14] = [
     Shape::None,
     Shape::BufPeer,
     Shape::Buf,
     Shape::Peer,
     Shape::Reduce,
     Shape::RBuf,
-    Shape::Gather { root: false },
-    Shape::Gather { root: true },
+    Shape::Gather,
+    Shape::Allgather,
+    Shape::Gatherv,
+    Shape::Allgatherv,
     Shape::Scatter,
     Shape::Scatterv,
     Shape::Alltoall,
     Shape::Alltoallv,
 ];
-/// Gathervs: (sbuf, scount, stype, rbuf, rcounts, displs, rtype, [root,] comm); the high
-/// byte says there is no root (`MPI_Allgatherv`).
-const GATHERV: u16 = SHAPES.len() as u16;
 
 /// The decoder id for the MPI function `name` (what `engine::Target::decoder` carries).
 pub fn decoder_for(name: &str) -> u16 {
@@ -88,18 +95,17 @@ pub fn decoder_for(name: &str) -> u16 {
         | "Iexscan"
         | "Reduce_scatter_block"
         | "Ireduce_scatter_block" => Shape::RBuf,
-        "Gather" | "Igather" => Shape::Gather { root: true },
-        "Allgather" | "Iallgather" => Shape::Gather { root: false },
+        "Gather" | "Igather" => Shape::Gather,
+        "Allgather" | "Iallgather" => Shape::Allgather,
+        "Gatherv" | "Igatherv" => Shape::Gatherv,
+        "Allgatherv" | "Iallgatherv" => Shape::Allgatherv,
         "Scatter" | "Iscatter" => Shape::Scatter,
         "Scatterv" | "Iscatterv" => Shape::Scatterv,
         "Alltoall" | "Ialltoall" => Shape::Alltoall,
         "Alltoallv" | "Ialltoallv" => Shape::Alltoallv,
-        "Gatherv" | "Igatherv" | "Allgatherv" | "Iallgatherv" => {
-            return GATHERV | u16::from(name.contains("Allgatherv")) << 8
-        }
         _ => Shape::None,
     };
-    SHAPES.iter().position(|s| *s == shape).unwrap_or(0) as u16
+    shape as u16
 }
 
 type TypeSizeFn = unsafe extern "C" fn(usize, *mut c_int) -> c_int;
@@ -191,34 +197,31 @@ fn sum_counts(counts: u64, n: i64) -> Option<i64> {
 
 /// (bytes, peer) of a call.
 pub fn decode(decoder: u16, a: &Args) -> (i64, i64) {
-    if decoder & 0xff == GATHERV {
-        // (sbuf, scount, stype, rbuf, rcounts, displs, rtype, [root,] comm)
-        let root = if decoder >> 8 == 0 {
-            peer(a.int(7))
-        } else {
-            PEER_NONE
-        };
-        let bytes = if in_place(a.get(0)) {
-            0
-        } else {
-            payload(a.int(1), a.get(2))
-        };
-        return (bytes, root);
-    }
-    match SHAPES.get(decoder as usize).copied().unwrap_or(Shape::None) {
+    let shape = SHAPES.get(decoder as usize).copied().unwrap_or(Shape::None);
+    match shape {
         Shape::None => (0, PEER_NONE),
         Shape::BufPeer => (payload(a.int(1), a.get(2)), peer(a.int(3))),
         Shape::Buf => (payload(a.int(1), a.get(2)), PEER_NONE),
         Shape::Peer => (0, peer(a.int(0))),
         Shape::Reduce => (payload(a.int(2), a.get(3)), peer(a.int(5))),
         Shape::RBuf => (payload(a.int(2), a.get(3)), PEER_NONE),
-        Shape::Gather { root } => {
+        Shape::Gather | Shape::Allgather => {
             let bytes = if in_place(a.get(0)) {
                 payload(a.int(4), a.get(5))
             } else {
                 payload(a.int(1), a.get(2))
             };
-            (bytes, if root { peer(a.int(6)) } else { PEER_NONE })
+            let root = (shape == Shape::Gather).then(|| peer(a.int(6)));
+            (bytes, root.unwrap_or(PEER_NONE))
+        }
+        Shape::Gatherv | Shape::Allgatherv => {
+            let bytes = if in_place(a.get(0)) {
+                0
+            } else {
+                payload(a.int(1), a.get(2))
+            };
+            let root = (shape == Shape::Gatherv).then(|| peer(a.int(7)));
+            (bytes, root.unwrap_or(PEER_NONE))
         }
         Shape::Scatter => {
             let bytes = if in_place(a.get(3)) {
@@ -271,12 +274,15 @@ mod tests {
         assert_eq!(SHAPES[decoder_for("MPI_Irecv") as usize], Shape::BufPeer);
         assert_eq!(SHAPES[decoder_for("MPI_Reduce") as usize], Shape::Reduce);
         assert_eq!(SHAPES[decoder_for("MPI_Barrier") as usize], Shape::None);
+        assert_eq!(SHAPES[decoder_for("MPI_Gather") as usize], Shape::Gather);
+        assert_eq!(SHAPES[decoder_for("MPI_Igatherv") as usize], Shape::Gatherv);
         assert_eq!(
-            SHAPES[decoder_for("MPI_Gather") as usize],
-            Shape::Gather { root: true }
+            SHAPES[decoder_for("MPI_Allgatherv") as usize],
+            Shape::Allgatherv
         );
-        assert_eq!(decoder_for("MPI_Gatherv"), GATHERV);
-        assert_eq!(decoder_for("MPI_Allgatherv"), GATHERV | 1 << 8);
+        for (i, s) in SHAPES.iter().enumerate() {
+            assert_eq!(*s as usize, i, "SHAPES out of declaration order");
+        }
     }
 
     #[test]
