@@ -76,12 +76,9 @@ pub(super) extern "C" fn args_enter(frame: *mut Frame) {
         let (region, decoder) = hooks::call_info(id);
         let args = Args { frame, stack };
         // The decoder may call MPI (datatype sizes): those calls are the agent's own.
-        let limit = st.limit.swap(0, Ordering::Relaxed);
+        let limit = super::pause_recording();
         let (bytes, peer) = crate::mpi::calls::decode(decoder, &args);
-        st.limit.store(
-            limit.min(crate::recorder::active_limit()),
-            Ordering::Relaxed,
-        );
+        super::resume_recording(limit);
         super::make_room(st);
         let word = u64::from(ARGS_HOOK) << 32 | u64::from(region);
         if !super::append_raw(st, bytes as u64, peer as u64, word) {
