@@ -88,9 +88,9 @@ macro_rules! func {
 fn has_parent(abi: Abi) -> Result<bool, String> {
     let null = match abi {
         // As for MPI_COMM_WORLD: the executable's copy-relocated object first.
-        Abi::OpenMpi => find::default("ompi_mpi_comm_null")
-            .or_else(|| find::in_libmpi("ompi_mpi_comm_null"))
-            .ok_or("Open MPI without ompi_mpi_comm_null")? as u64,
+        Abi::OpenMpi => {
+            ompi_object("ompi_mpi_comm_null").ok_or("Open MPI without ompi_mpi_comm_null")? as u64
+        }
         Abi::Mpich => 0x0400_0000,
     };
     let get_parent = func!("PMPI_Comm_get_parent", GetParentFn);
@@ -105,15 +105,19 @@ fn has_parent(abi: Abi) -> Result<bool, String> {
     Ok(parent != null && parent != 0)
 }
 
+/// An Open MPI predefined object (`ompi_mpi_comm_world`, ...): the executable's
+/// copy-relocated one (RTLD_DEFAULT) first, since the one inside libmpi is stale when the
+/// program references the object itself.
+fn ompi_object(name: &str) -> Option<usize> {
+    find::default(name).or_else(|| find::in_libmpi(name))
+}
+
 /// Which MPI the process runs (`MPI_COMM_WORLD` is found as `ompi_mpi_comm_world` only in
 /// Open MPI). Valid once libmpi is loaded.
 pub fn detect_abi() -> Abi {
-    if find::default("ompi_mpi_comm_world").is_some()
-        || find::in_libmpi("ompi_mpi_comm_world").is_some()
-    {
-        Abi::OpenMpi
-    } else {
-        Abi::Mpich
+    match ompi_object("ompi_mpi_comm_world") {
+        Some(_) => Abi::OpenMpi,
+        None => Abi::Mpich,
     }
 }
 
@@ -123,15 +127,10 @@ impl Mpi {
         if find::any("MPI_Abi_get_version").is_some() {
             return Err("the MPI-5 standard ABI is not supported yet".into());
         }
-        // The executable's copy-relocated object (RTLD_DEFAULT) first: the one inside libmpi
-        // is stale when the program references MPI_COMM_WORLD itself.
-        let ompi_world =
-            find::default("ompi_mpi_comm_world").or_else(|| find::in_libmpi("ompi_mpi_comm_world"));
+        let ompi_world = ompi_object("ompi_mpi_comm_world");
         let (abi, world, byte) = match ompi_world {
             Some(w) => {
-                let byte = find::default("ompi_mpi_byte")
-                    .or_else(|| find::in_libmpi("ompi_mpi_byte"))
-                    .ok_or("Open MPI without ompi_mpi_byte")?;
+                let byte = ompi_object("ompi_mpi_byte").ok_or("Open MPI without ompi_mpi_byte")?;
                 (Abi::OpenMpi, w, byte)
             }
             None => (Abi::Mpich, 0x4400_0000usize, 0x4c00_010dusize),
