@@ -38,10 +38,9 @@ pub struct Resolver {
     pub mpi_regions: Vec<u32>,
 }
 
-/// A loaded MPI library (Open MPI's `libmpi.so.*`, MPICH's `libmpich.so.*` or `libmpi.so.*`).
+/// A loaded MPI library whose functions `[mpi] calls` hooks.
 fn is_libmpi(path: &str) -> bool {
-    let file = path.rsplit('/').next().unwrap_or("");
-    file.starts_with("libmpi.so") || file.starts_with("libmpich.so")
+    scope_config::is_mpi_library(path.rsplit('/').next().unwrap_or(""))
 }
 
 fn own_path() -> Option<String> {

@@ -36,6 +36,16 @@ pub struct MpiCallPattern {
     pub column: usize,
 }
 
+/// The MPI functions scope interposes itself (to set up and write the profile): never
+/// recorded as calls.
+pub const INTERPOSED: [&str; 4] = ["MPI_Init", "MPI_Init_thread", "MPI_Finalize", "MPI_Abort"];
+
+/// A library whose `MPI_*` functions `[mpi] calls` hooks, by file name: Open MPI's
+/// `libmpi.so*`, MPICH's `libmpich.so*` (or `libmpi.so*` elsewhere).
+pub fn is_mpi_library(file_name: &str) -> bool {
+    file_name.starts_with("libmpi.so") || file_name.starts_with("libmpich.so")
+}
+
 impl MpiCallPattern {
     pub fn matches(&self, mpi_name: &str) -> bool {
         let name = mpi_name.to_ascii_uppercase();
@@ -122,8 +132,7 @@ fn pattern(
             format!("{text:?} is not an MPI function name (they start with `MPI_`)"),
         ));
     }
-    const LIFECYCLE: [&str; 4] = ["MPI_INIT", "MPI_INIT_THREAD", "MPI_FINALIZE", "MPI_ABORT"];
-    if LIFECYCLE.contains(&trimmed.to_ascii_uppercase().as_str()) {
+    if INTERPOSED.iter().any(|n| n.eq_ignore_ascii_case(trimmed)) {
         return Err((
             span.clone(),
             format!("{text:?} is never recorded as a call (scope interposes it to set up and write the profile)"),

@@ -116,8 +116,7 @@ fn unmatched_mpi_calls(config: &Config, objects: &[Object]) -> Vec<String> {
     let mpi_names: Vec<&String> = objects
         .iter()
         .filter(|o| {
-            let file = o.path.file_name().unwrap_or_default().to_string_lossy();
-            file.starts_with("libmpi.so") || file.starts_with("libmpich.so")
+            scope_config::is_mpi_library(&o.path.file_name().unwrap_or_default().to_string_lossy())
         })
         .flat_map(|o| o.symbols.iter().filter(|s| s.starts_with("MPI_")))
         .collect();

@@ -20,9 +20,8 @@ use std::sync::OnceLock;
 /// Never recorded as calls: the agent interposes them (its lifecycle), or they only convert
 /// handles between the C and Fortran bindings (which call them inside every Fortran call).
 pub fn never_recorded(name: &str) -> bool {
-    const LIFECYCLE: [&str; 4] = ["MPI_Init", "MPI_Init_thread", "MPI_Finalize", "MPI_Abort"];
     const CONVERSIONS: [&str; 6] = ["_f2c", "_c2f", "_f082c", "_c2f08", "_f082f", "_f2f08"];
-    LIFECYCLE.contains(&name) || CONVERSIONS.iter().any(|s| name.ends_with(s))
+    scope_config::INTERPOSED.contains(&name) || CONVERSIONS.iter().any(|s| name.ends_with(s))
 }
 
 /// How a function's arguments are read. The decoder id a hook carries is the variant's
