@@ -45,11 +45,16 @@ pub struct RegionStats {
 
 impl RegionStats {
     pub fn mean_ns(&self) -> f64 {
-        if self.calls == 0 {
-            f64::NAN
-        } else {
-            self.total_ns as f64 / self.calls as f64
-        }
+        mean_ns(self.total_ns, self.calls)
+    }
+}
+
+/// Mean time per call (NaN without calls), for the region and MPI call tables.
+pub(crate) fn mean_ns(total_ns: i128, calls: u64) -> f64 {
+    if calls == 0 {
+        f64::NAN
+    } else {
+        total_ns as f64 / calls as f64
     }
 }
 

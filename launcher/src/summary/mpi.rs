@@ -59,11 +59,7 @@ pub struct MpiCall {
 
 impl MpiCall {
     pub fn mean_ns(&self) -> f64 {
-        if self.calls == 0 {
-            f64::NAN
-        } else {
-            self.total_ns as f64 / self.calls as f64
-        }
+        super::mean_ns(self.total_ns, self.calls)
     }
 }
 
