@@ -1,5 +1,7 @@
 //! The handle values in docs/design mpi-abi.md, checked against each installed `mpi.h`: the agent
 //! hard-codes them (it is built against no MPI), so a mismatch here is a wrong handle there.
+//! `ranks=` are MPI_ANY_SOURCE, MPI_PROC_NULL and MPI_ROOT, which `[mpi] calls` maps to its
+//! `peer` codes (agent/src/mpi/calls.rs).
 
 use scope_tests::mpi::run_plain;
 use scope_tests::{Cmd, WorkDir};
@@ -14,6 +16,7 @@ int main(void) {
     P(MPI_SUM); P(MPI_MAX); P(MPI_MIN);
     printf("MPI_IN_PLACE=%ld\n", (long)(MPI_IN_PLACE));
     printf("MPI_STATUS_IGNORE=%ld\n", (long)(MPI_STATUS_IGNORE));
+    printf("ranks=%d,%d,%d\n", MPI_ANY_SOURCE, MPI_PROC_NULL, MPI_ROOT);
     printf("threads=%d,%d,%d,%d success=%d\n", MPI_THREAD_SINGLE, MPI_THREAD_FUNNELED,
            MPI_THREAD_SERIALIZED, MPI_THREAD_MULTIPLE, MPI_SUCCESS);
     return 0;
@@ -34,6 +37,7 @@ MPI_MAX=0x58000001
 MPI_MIN=0x58000002
 MPI_IN_PLACE=-1
 MPI_STATUS_IGNORE=1
+ranks=-2,-1,-3
 threads=0,1,2,3 success=0
 ";
 
@@ -50,6 +54,7 @@ int main(void) {
     S(MPI_SUM, ompi_mpi_op_sum); S(MPI_MAX, ompi_mpi_op_max); S(MPI_MIN, ompi_mpi_op_min);
     printf("MPI_IN_PLACE=%ld\n", (long)(MPI_IN_PLACE));
     printf("MPI_STATUS_IGNORE=%ld\n", (long)(MPI_STATUS_IGNORE));
+    printf("ranks=%d,%d,%d\n", MPI_ANY_SOURCE, MPI_PROC_NULL, MPI_ROOT);
     printf("threads=%d,%d,%d,%d success=%d\n", MPI_THREAD_SINGLE, MPI_THREAD_FUNNELED,
            MPI_THREAD_SERIALIZED, MPI_THREAD_MULTIPLE, MPI_SUCCESS);
     return 0;
@@ -70,6 +75,7 @@ MPI_MAX=1
 MPI_MIN=1
 MPI_IN_PLACE=1
 MPI_STATUS_IGNORE=0
+ranks=-1,-2,-4
 threads=0,1,2,3 success=0
 ";
 
