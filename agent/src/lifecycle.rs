@@ -172,7 +172,7 @@ fn hook_new_objects(when: engine::When) {
         recorder::set_regions(
             resolver.regions.clone(),
             resolver.sets.clone(),
-            resolver.mpi_regions.clone(),
+            resolver.mpi_regions(),
         );
         for (t, r) in targets.iter().zip(engine::attach(&targets, when)) {
             match r {

@@ -33,9 +33,8 @@ pub struct Resolver {
     timed: usize,
     /// Unwinder hooks found but not yet needed (nothing timed yet).
     pending_specials: Vec<Target>,
-    /// `[mpi] calls`: region id by MPI function name, and the ids of those regions.
+    /// `[mpi] calls`: region id by MPI function name.
     mpi_region: HashMap<String, u32>,
-    pub mpi_regions: Vec<u32>,
 }
 
 /// A loaded MPI library whose functions `[mpi] calls` hooks.
@@ -121,8 +120,12 @@ impl Resolver {
             timed: 0,
             pending_specials: Vec::new(),
             mpi_region: HashMap::new(),
-            mpi_regions: Vec::new(),
         }
+    }
+
+    /// The ids of the MPI call regions (`[mpi] calls`).
+    pub fn mpi_regions(&self) -> Vec<u32> {
+        self.mpi_region.values().copied().collect()
     }
 
     /// Config regions (symbol text) that matched nothing so far.
@@ -269,15 +272,6 @@ impl Resolver {
                 } else {
                     ri as u32
                 };
-                if let Some(&i) = index.get(&address) {
-                    // Another region of this batch hooked this function already: record into both.
-                    let merged = self.add_to_set(targets[i].region, region);
-                    targets[i].region = merged;
-                    continue;
-                }
-                if !self.hooked.insert(address) {
-                    continue; // hooked by an earlier batch (another object's alias)
-                }
                 let (size, pad) = match s.kind {
                     scope_elf::FuncKind::Func => (
                         s.size,
@@ -285,8 +279,7 @@ impl Resolver {
                     ),
                     scope_elf::FuncKind::Ifunc => (0, None),
                 };
-                index.insert(address, targets.len());
-                targets.push(Target {
+                let target = Target {
                     address,
                     size,
                     region,
@@ -295,7 +288,8 @@ impl Resolver {
                     fragments: cold.get(s.name.as_str()).cloned().unwrap_or_default(),
                     label: format!("{} ({} in {where_})", r.name, s.name),
                     decoder: 0,
-                });
+                };
+                self.place(target, targets, index);
             }
         }
         if cfg.mpi_calls.is_on() && is_libmpi(&obj.path) {
@@ -332,27 +326,12 @@ impl Resolver {
             }
             let region = {
                 let regions = &mut self.regions;
-                let mpi = &mut self.mpi_regions;
                 *self.mpi_region.entry(s.name.clone()).or_insert_with(|| {
                     regions.push(s.name.clone());
-                    mpi.push((regions.len() - 1) as u32);
                     (regions.len() - 1) as u32
                 })
             };
-            let decoder = crate::mpi::calls::decoder_for(&s.name);
-            if let Some(&i) = index.get(&address) {
-                // A configured region hooks it too: record into both, with the arguments.
-                let merged = self.add_to_set(targets[i].region, region);
-                targets[i].region = merged;
-                targets[i].kind = Kind::MpiCall;
-                targets[i].decoder = decoder;
-                continue;
-            }
-            if !self.hooked.insert(address) {
-                continue;
-            }
-            index.insert(address, targets.len());
-            targets.push(Target {
+            let target = Target {
                 address,
                 size: s.size,
                 region,
@@ -360,8 +339,27 @@ impl Resolver {
                 pad: padding_before(ends, s.value).map(|(a, n)| (obj.base + a, n)),
                 fragments: Vec::new(),
                 label: format!("{} (in {})", s.name, obj.path),
-                decoder,
-            });
+                decoder: crate::mpi::calls::decoder_for(&s.name),
+            };
+            self.place(target, targets, index);
+        }
+    }
+
+    /// Adds `t` to this batch's targets. A function that is already one records into both
+    /// regions (and keeps an MPI call's arguments); one hooked by an earlier batch (another
+    /// object's alias) is left alone.
+    fn place(&mut self, t: Target, targets: &mut Vec<Target>, index: &mut HashMap<u64, usize>) {
+        if let Some(&i) = index.get(&t.address) {
+            targets[i].region = self.add_to_set(targets[i].region, t.region);
+            if t.kind == Kind::MpiCall {
+                targets[i].kind = Kind::MpiCall;
+                targets[i].decoder = t.decoder;
+            }
+            return;
+        }
+        if self.hooked.insert(t.address) {
+            index.insert(t.address, targets.len());
+            targets.push(t);
         }
     }
 
