@@ -231,6 +231,22 @@ fn mpi4py_calls_mpich() {
     mpi4py_calls(Flavor::Mpich, &mpich_python());
 }
 
+/// `scope-run -c CFG -o OUT -n N -- PROG` in `wd`.
+fn scope_run(wd: &WorkDir, cfg: &Path, out: &Path, n: u32, prog: &Path) -> scope_tests::Output {
+    let n = n.to_string();
+    let args: [&std::ffi::OsStr; 8] = [
+        "-c".as_ref(),
+        cfg.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-n".as_ref(),
+        n.as_ref(),
+        "--".as_ref(),
+        prog.as_os_str(),
+    ];
+    scope_tests::run_scope_run(wd, &args)
+}
+
 /// `scope-run` checks the listed calls against the program's MPI library before anything runs.
 #[test]
 fn a_misspelt_call_is_refused_before_launch_with_close_matches() {
@@ -241,19 +257,7 @@ fn a_misspelt_call_is_refused_before_launch_with_close_matches() {
         "[mpi]\ncalls = [\"MPI_Barrier\", \"MPI_Allreduse\"]\n",
     );
     let out = wd.join("out.h5");
-    let o = scope_tests::run_scope_run(
-        &wd,
-        &[
-            "-c".as_ref(),
-            cfg.as_os_str(),
-            "-o".as_ref(),
-            out.as_os_str(),
-            "-n".as_ref(),
-            "2".as_ref(),
-            "--".as_ref(),
-            prog.as_os_str(),
-        ] as &[&std::ffi::OsStr],
-    );
+    let o = scope_run(&wd, &cfg, &out, 2, &prog);
     assert_eq!(o.code(), 2, "{o}");
     let want = format!(
         "scope-run: [mpi] calls ({}:2:9): no MPI function named 'MPI_Allreduse' in the \
@@ -287,17 +291,7 @@ fn scope_run_and_pproc_show_where_the_ranks_wait() {
     let wd = WorkDir::new("mpi_calls_view");
     let cfg = wd.write("scope.toml", ALL_CALLS);
     let out = wd.join("out.h5");
-    let args: [&std::ffi::OsStr; 8] = [
-        "-c".as_ref(),
-        cfg.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-        "-n".as_ref(),
-        "4".as_ref(),
-        "--".as_ref(),
-        prog.as_os_str(),
-    ];
-    let o = scope_tests::run_scope_run(&wd, &args);
+    let o = scope_run(&wd, &cfg, &out, 4, &prog);
     o.assert_success("scope-run");
     assert!(o.stderr.contains("\nrank "), "no per-rank MPI table: {o}");
     let row0 = o
