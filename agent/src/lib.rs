@@ -11,6 +11,8 @@
 //! and the libc calls of `log`, `output` and `recorder`. No panic crosses an `extern "C"` boundary.
 
 mod engine;
+#[cfg(test)]
+mod layers;
 mod lifecycle;
 mod loaded;
 mod log;
