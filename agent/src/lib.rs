@@ -5,22 +5,35 @@
 //! `MPI_*` and the `PMPI_*` names that Fortran bindings call: init, finalize and abort),
 //! `dlopen`/`dlclose` (to hook
 //! libraries loaded later), `backtrace` (which must see real return addresses), and nothing
-//! else. `unsafe` is
-//! confined to `engine/` (code patching, stubs, trampolines, TLS), `mpi/` (calling MPI through
-//! `dlsym`), `loaded.rs` (`dl_iterate_phdr`, `dlopen`), `resolve.rs` (`dladdr`, IFUNC resolvers),
-//! and the libc calls of `log`, `output` and `recorder`. No panic crosses an `extern "C"` boundary.
+//! else.
+//!
+//! Layers, each using only those below it (checked by `layers.rs`; docs/how-it-works.md):
+//! - `base/`: clock, raw system calls, log, loaded objects, target detection. No agent
+//!   knowledge.
+//! - `engine/`: attaching hooks, the per-thread state and record buffers, the reentrancy
+//!   guard, the stop switch; its x86-64 back end in `engine/x86_64/`. It reaches its one client
+//!   through `engine::Client`, and knows no recorder, MPI or file format.
+//! - clients: `recorder/` (records → intervals → the rank file, the writer thread), `mpi/`
+//!   (finding MPI, reading call arguments), `resolve.rs` (regions → targets), `output.rs`;
+//!   `client.rs` wires the recorder and the MPI layer into the engine's client.
+//! - `lifecycle.rs`: the agent's life in a process (start-up, MPI init and finalize, exit,
+//!   fork); this file: the exported symbols.
+//!
+//! `unsafe` is confined to `engine/` (code patching, stubs, trampolines, TLS), `mpi/` (calling
+//! MPI through `dlsym`), `base/` (system calls, `dl_iterate_phdr`, `dlsym`), `resolve.rs`
+//! (`dladdr`, IFUNC resolvers), `output.rs` (`mkdtemp`), `recorder/` (one cast at the stop)
+//! and the wrappers here. No panic crosses an `extern "C"` boundary.
 
+mod base;
+mod client;
 mod engine;
 #[cfg(test)]
 mod layers;
 mod lifecycle;
-mod loaded;
-mod log;
 mod mpi;
 mod output;
 mod recorder;
 mod resolve;
-mod target;
 
 use std::ffi::{c_char, c_int};
 
@@ -36,7 +49,7 @@ extern "C" fn constructor() {
 }
 
 fn missing_mpi(name: &str) -> c_int {
-    log::error(&format!("cannot find the real {name}"));
+    base::log::error(&format!("cannot find the real {name}"));
     MPI_ERR_OTHER
 }
 
@@ -82,8 +95,7 @@ type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut std::ffi::c_v
 type DlcloseFn = unsafe extern "C" fn(*mut std::ffi::c_void) -> c_int;
 
 fn next_symbol(name: &std::ffi::CStr) -> *mut std::ffi::c_void {
-    // SAFETY: dlsym with a valid C string.
-    unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) }
+    base::loaded::next_symbol(name).unwrap_or(0) as *mut std::ffi::c_void
 }
 
 /// # Safety
@@ -99,10 +111,10 @@ pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut std::f
     // SAFETY: forwarded as received.
     let handle = unsafe { real(file, mode) };
     // The agent's own calls bind to this wrapper too: they only need the real dlopen.
-    if !handle.is_null() && mode & libc::RTLD_NOLOAD == 0 && !lifecycle::inside_agent() {
-        let saved = errno();
+    if !handle.is_null() && mode & libc::RTLD_NOLOAD == 0 && !engine::inside_agent() {
+        let saved = base::sys::errno();
         lifecycle::after_dlopen();
-        set_errno(saved);
+        base::sys::set_errno(saved);
     }
     handle
 }
@@ -141,22 +153,12 @@ pub unsafe extern "C" fn dlclose(handle: *mut std::ffi::c_void) -> c_int {
     let real: DlcloseFn = unsafe { std::mem::transmute::<*mut std::ffi::c_void, DlcloseFn>(real) };
     // SAFETY: forwarded as received.
     let rc = unsafe { real(handle) };
-    if !lifecycle::inside_agent() {
-        let saved = errno();
+    if !engine::inside_agent() {
+        let saved = base::sys::errno();
         lifecycle::after_dlclose();
-        set_errno(saved);
+        base::sys::set_errno(saved);
     }
     rc
-}
-
-fn errno() -> c_int {
-    // SAFETY: __errno_location always returns this thread's errno.
-    unsafe { *libc::__errno_location() }
-}
-
-fn set_errno(v: c_int) {
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = v };
 }
 
 /// # Safety

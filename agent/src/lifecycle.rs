@@ -8,7 +8,8 @@
 //! failure disables profiling with one `scope[...]` line and the program runs on; every rank
 //! takes part in the same collectives whatever failed locally, so no rank hangs.
 
-use crate::{engine, log, mpi, output, recorder, resolve, target};
+use crate::base::{clock, log, target};
+use crate::{client, engine, mpi, output, recorder, resolve};
 use scope_config::env;
 use scope_format::rank_file_name;
 use std::path::PathBuf;
@@ -32,37 +33,20 @@ struct Life {
 }
 
 static LIFE: Mutex<Option<Life>> = Mutex::new(None);
-/// Set in a forked child that could not take over the agent's state (a lock was held by another
-/// parent thread at fork time): every entry point then returns at once.
-static INERT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn with_life<R>(f: impl FnOnce(&mut Life) -> R) -> R {
     let mut g = LIFE.lock().unwrap_or_else(|p| p.into_inner());
     f(g.get_or_insert_with(Life::default))
 }
 
-thread_local! {
-    /// Set while this thread runs agent code from one of the entry points below.
-    static INSIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// True while this thread is inside the agent: the agent's own `dlopen`/`dlclose` calls
-/// (IFUNC and MPI look-ups) must not trigger the wrappers' work, which takes the same lock.
-pub fn inside_agent() -> bool {
-    INSIDE.with(|f| f.get())
-}
-
-/// Runs `f` as agent code, turning a panic into a disabled agent.
+/// Runs `f` as agent code (`engine::as_agent`), turning a panic into a disabled agent. In a
+/// forked child (which could not take over the agent's state) every entry point returns at
+/// once.
 fn guarded(what: &str, f: impl FnOnce()) {
-    if INERT.load(std::sync::atomic::Ordering::Relaxed) {
+    if engine::is_forked_child() {
         return;
     }
-    let outer = INSIDE.with(|i| i.replace(true));
-    let limit = engine::pause_recording();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    engine::resume_recording(limit);
-    INSIDE.with(|i| i.set(outer));
-    if result.is_err() {
+    if engine::as_agent(f).is_err() {
         log::error(&format!(
             "internal error during {what}; profiling is disabled"
         ));
@@ -85,10 +69,10 @@ pub fn start() {
             Ok(c) => c,
             Err(e) => return log::error(&format!("{e}; not profiling")),
         };
-        if !recorder::clock::init() {
+        if !clock::init() {
             log::info("the TSC is not marked invariant; timings may drift");
         }
-        if let Err(e) = engine::init() {
+        if let Err(e) = engine::init(&client::AGENT) {
             return log::error(&format!(
                 "cannot start the interception engine: {e}; not profiling"
             ));
@@ -136,8 +120,7 @@ extern "C" fn after_fork_in_parent() {
 extern "C" fn after_fork_in_child() {
     let _ = std::panic::catch_unwind(|| {
         recorder::writer::forget_after_fork();
-        INERT.store(true, std::sync::atomic::Ordering::Relaxed);
-        recorder::stop_silently();
+        engine::after_fork_in_child();
     });
 }
 
@@ -177,7 +160,7 @@ fn hook_new_objects(when: engine::When) {
         for (t, r) in targets.iter().zip(engine::attach(&targets, when)) {
             match r {
                 Ok(()) => {
-                    if matches!(t.kind, engine::Kind::Timing | engine::Kind::MpiCall) {
+                    if matches!(t.kind, engine::Kind::Timing | engine::Kind::TimingWithArgs) {
                         l.hooked += 1;
                     }
                     log::info(&format!("hooked {} at {:#x}", t.label, t.address));
@@ -263,7 +246,7 @@ pub fn after_mpi_init() {
                     "cannot create my rank file: {e}; my data will be missing"
                 ));
             }
-            recorder::set_window(Some(recorder::clock::monotonic_ns()), None);
+            recorder::set_window(Some(clock::monotonic_ns()), None);
             // Runs before HDF5's own exit handler (registered when the file was created).
             // SAFETY: as in `start`.
             unsafe { libc::atexit(at_exit) };
@@ -294,7 +277,7 @@ pub fn before_mpi_finalize() {
         }) else {
             return;
         };
-        let finalize_at = recorder::clock::monotonic_ns();
+        let finalize_at = clock::monotonic_ns();
         recorder::stop_and_flush_all();
         recorder::set_window(None, Some(finalize_at));
         if recorder::has_rank_file() {
@@ -351,39 +334,49 @@ fn keep_for_salvage(why: &str) {
     ));
 }
 
-/// Rank 0: merges the per-rank files of `dir` into the output and removes them.
+/// Rank 0: merges the per-rank files of `dir` into the output (or the first free name beside
+/// it) and removes them.
 fn merge_dir(dir: &std::path::Path, size: u32, out: &std::path::Path) {
-    let target = output::free_output_name(out);
-    if target != out {
-        log::error(&format!(
-            "{} exists; writing {} instead",
-            out.display(),
-            target.display()
-        ));
-    }
-    match scope_format::merge_rank_dir(dir, size, &target, true) {
-        Ok(m) => {
-            for (r, why) in &m.unreadable {
-                log::error(&format!("rank {r}'s file could not be merged: {why}"));
+    match scope_format::merge_launched_world_beside(dir, size, out, true) {
+        Ok(w) => {
+            if w.path != out {
+                log::error(&format!(
+                    "{} exists; wrote {} instead",
+                    out.display(),
+                    w.path.display()
+                ));
             }
-            log::info(&format!(
-                "merged {} ranks, {} events into {}",
-                m.merged.len(),
-                m.events,
-                target.display()
-            ));
-            if let Err(e) = scope_format::write_world(&target, 0) {
-                log::error(&format!("cannot mark {} as world 0: {e}", target.display()));
-            }
-            if !m.removed {
-                log::error(&format!("per-rank files kept in {}", dir.display()));
-            }
+            report_merge(&w, dir, "");
         }
         Err(e) => log::error(&format!(
             "merging into {}: {e}; per-rank files kept in {}",
-            target.display(),
+            out.display(),
             dir.display()
         )),
+    }
+}
+
+/// What a merge of `dir` did, in the agent's words (`what`: "" or "spawned world: ").
+fn report_merge(w: &scope_format::WorldMerge, dir: &std::path::Path, what: &str) {
+    for (r, why) in &w.merge.unreadable {
+        log::error(&format!("rank {r}'s file could not be merged: {why}"));
+    }
+    log::info(&format!(
+        "{what}merged {} ranks, {} events into {} (world {})",
+        w.merge.merged.len(),
+        w.merge.events,
+        w.path.display(),
+        w.world
+    ));
+    if let Some(e) = &w.attr_error {
+        log::error(&format!(
+            "cannot mark {} as world {}: {e}",
+            w.path.display(),
+            w.world
+        ));
+    }
+    if !w.merge.removed {
+        log::error(&format!("per-rank files kept in {}", dir.display()));
     }
 }
 
@@ -391,28 +384,7 @@ fn merge_dir(dir: &std::path::Path, size: u32, out: &std::path::Path) {
 /// free `<stem>.world<K>.h5` beside the output (never the launched world's name).
 fn merge_spawned_world(dir: &std::path::Path, size: u32, out: &std::path::Path) {
     match scope_format::merge_world_dir(dir, size, out, true) {
-        Ok(w) => {
-            for (r, why) in &w.merge.unreadable {
-                log::error(&format!("rank {r}'s file could not be merged: {why}"));
-            }
-            log::info(&format!(
-                "spawned world: merged {} ranks, {} events into {} (world {})",
-                w.merge.merged.len(),
-                w.merge.events,
-                w.path.display(),
-                w.world
-            ));
-            if let Some(e) = w.attr_error {
-                log::error(&format!(
-                    "cannot mark {} as world {}: {e}",
-                    w.path.display(),
-                    w.world
-                ));
-            }
-            if !w.merge.removed {
-                log::error(&format!("per-rank files kept in {}", dir.display()));
-            }
-        }
+        Ok(w) => report_merge(&w, dir, "spawned world: "),
         Err(e) => log::error(&format!(
             "merging this spawned world: {e}; per-rank files kept in {}",
             dir.display()

@@ -1,8 +1,9 @@
 //! Where files go: the output file (`SCOPE_OUTPUT`, default `profiling_data.h5` in the working
 //! directory) and the temporary directory of per-rank files, created with `mkdtemp` (mode 0700)
 //! next to the output (or under `SCOPE_TMPDIR`). Invariant: an existing output file is never
-//! overwritten: the merge picks the first free name `<stem>.<N>.h5` and says so. A world
-//! started with `MPI_Comm_spawn` writes `<stem>.world<K>.h5` instead (see `scope_format::world`).
+//! overwritten: the merge picks the first free name `<stem>.<N>.h5` and says so
+//! (`scope_format::merge_launched_world_beside`). A world started with `MPI_Comm_spawn` writes
+//! `<stem>.world<K>.h5` instead (see `scope_format::world`).
 
 use scope_config::env;
 use std::ffi::CString;
@@ -53,29 +54,4 @@ pub fn make_world_tmpdir(output: &Path, spawned: bool) -> Result<PathBuf, String
     }
     raw.pop();
     Ok(PathBuf::from(std::ffi::OsStr::from_bytes(&raw)))
-}
-
-/// Something (a file, a directory, a symlink, even a dangling one) is at `p`.
-fn taken(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok()
-}
-
-/// `output` if free, else the first free `<stem>.<N>.<ext>`. A symlink, dangling or not, makes
-/// a name taken: the merge creates the file exclusively and never follows one.
-pub fn free_output_name(output: &Path) -> PathBuf {
-    if !taken(output) {
-        return output.to_path_buf();
-    }
-    let stem = output
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = output
-        .extension()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "h5".into());
-    (1..)
-        .map(|n| output.with_file_name(format!("{stem}.{n}.{ext}")))
-        .find(|p| !taken(p))
-        .expect("some name is free")
 }

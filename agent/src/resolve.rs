@@ -37,11 +37,6 @@ pub struct Resolver {
     mpi_region: HashMap<String, u32>,
 }
 
-/// A loaded MPI library whose functions `[mpi] calls` hooks.
-fn is_libmpi(path: &str) -> bool {
-    scope_config::is_mpi_library(path.rsplit('/').next().unwrap_or(""))
-}
-
 fn own_path() -> Option<String> {
     // SAFETY: Dl_info is plain data; all-zero is a valid value for dladdr to fill.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
@@ -79,7 +74,7 @@ fn ifunc_target(object: &str, name: &str, resolver: u64) -> Option<u64> {
         let p = unsafe { f() };
         return (!p.is_null()).then_some(p as u64);
     }
-    crate::loaded::symbol_in(object, name).map(|p| p as u64)
+    crate::base::loaded::symbol_in(object, name).map(|p| p as u64)
 }
 
 /// The gap between the end of the previous function and `value` (5 to 64 bytes), from the
@@ -141,7 +136,7 @@ impl Resolver {
     /// Forgets objects that are no longer loaded (after `dlclose`), so that a later `dlopen`
     /// of the same library, possibly at the same address, is resolved again.
     pub fn forget_unloaded(&mut self) {
-        let live: HashSet<(String, u64)> = crate::loaded::objects()
+        let live: HashSet<(String, u64)> = crate::base::loaded::objects()
             .into_iter()
             .map(|o| (o.path, o.base))
             .collect();
@@ -159,7 +154,7 @@ impl Resolver {
         let mut targets: Vec<Target> = Vec::new();
         let mut specials: Vec<Target> = Vec::new();
         let mut index: HashMap<u64, usize> = HashMap::new();
-        for obj in crate::loaded::objects() {
+        for obj in crate::base::loaded::objects() {
             if skipped(&obj.path, &self.own) || !self.seen.insert((obj.path.clone(), obj.base)) {
                 continue;
             }
@@ -183,7 +178,7 @@ impl Resolver {
     fn scan(
         &mut self,
         cfg: &Config,
-        obj: &crate::loaded::Object,
+        obj: &crate::base::loaded::Object,
         targets: &mut Vec<Target>,
         specials: &mut Vec<Target>,
         index: &mut HashMap<u64, usize>,
@@ -231,7 +226,7 @@ impl Resolver {
                         pad: None,
                         fragments: Vec::new(),
                         label: format!("{} in {where_}", s.name),
-                        decoder: 0,
+                        args_reader: 0,
                     });
                 }
                 continue;
@@ -248,7 +243,7 @@ impl Resolver {
                         match ifunc_target(&obj.path, &s.name, obj.base + s.value) {
                             Some(a) => a,
                             None => {
-                                crate::log::error(&format!(
+                                crate::base::log::error(&format!(
                                     "region '{}': cannot resolve IFUNC {} in {file}",
                                     r.name, s.name
                                 ));
@@ -287,12 +282,12 @@ impl Resolver {
                     pad,
                     fragments: cold.get(s.name.as_str()).cloned().unwrap_or_default(),
                     label: format!("{} ({} in {where_})", r.name, s.name),
-                    decoder: 0,
+                    args_reader: 0,
                 };
                 self.place(target, targets, index);
             }
         }
-        if cfg.mpi_calls.is_on() && is_libmpi(&obj.path) {
+        if cfg.mpi_calls.is_on() && crate::mpi::find::is_mpi_object(&obj.path) {
             self.scan_mpi_calls(cfg, obj, &syms, &ends, targets, index);
         }
     }
@@ -302,7 +297,7 @@ impl Resolver {
     fn scan_mpi_calls(
         &mut self,
         cfg: &Config,
-        obj: &crate::loaded::Object,
+        obj: &crate::base::loaded::Object,
         syms: &[scope_elf::FuncSym],
         ends: &[u64],
         targets: &mut Vec<Target>,
@@ -335,11 +330,11 @@ impl Resolver {
                 address,
                 size: s.size,
                 region,
-                kind: Kind::MpiCall,
+                kind: Kind::TimingWithArgs,
                 pad: padding_before(ends, s.value).map(|(a, n)| (obj.base + a, n)),
                 fragments: Vec::new(),
                 label: format!("{} (in {})", s.name, obj.path),
-                decoder: crate::mpi::calls::decoder_for(&s.name),
+                args_reader: crate::mpi::calls::decoder_for(&s.name),
             };
             self.place(target, targets, index);
         }
@@ -351,9 +346,9 @@ impl Resolver {
     fn place(&mut self, t: Target, targets: &mut Vec<Target>, index: &mut HashMap<u64, usize>) {
         if let Some(&i) = index.get(&t.address) {
             targets[i].region = self.add_to_set(targets[i].region, t.region);
-            if t.kind == Kind::MpiCall {
-                targets[i].kind = Kind::MpiCall;
-                targets[i].decoder = t.decoder;
+            if t.kind == Kind::TimingWithArgs {
+                targets[i].kind = Kind::TimingWithArgs;
+                targets[i].args_reader = t.args_reader;
             }
             return;
         }

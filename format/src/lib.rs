@@ -41,12 +41,17 @@ pub use names::{
 pub use rank_writer::RankWriter;
 pub use reader::{Intervals, ProfileReader};
 pub use world::{
-    merge_world_dir, private_dir_prefix, read_world, world_file, world_of_file_name, write_world,
-    WorldMerge, WORLD_ATTR,
+    free_output_name, merge_launched_world, merge_launched_world_beside, merge_world_dir,
+    private_dir_prefix, read_world, world_file, world_of_file_name, write_world, WorldMerge,
+    WORLD_ATTR,
 };
 
+/// An MPI call region's column of payload bytes per call.
+pub const BYTES: &str = "bytes";
+/// An MPI call region's column of peers per call (a rank, or one of the `PEER_*` codes).
+pub const PEER: &str = "peer";
 /// Every column a region may hold, in the order they are copied.
-pub const COLUMNS: [&str; 5] = ["start_times", "end_times", "thread_ids", "bytes", "peer"];
+pub const COLUMNS: [&str; 5] = ["start_times", "end_times", "thread_ids", BYTES, PEER];
 /// `peer` of a call that has none (`MPI_Barrier`, `MPI_Allreduce`, `MPI_Wait`, ...).
 pub const PEER_NONE: i64 = -1;
 /// `peer` of a receive from `MPI_ANY_SOURCE`.

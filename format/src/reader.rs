@@ -76,7 +76,7 @@ impl ProfileReader {
 
     /// True when the region is an MPI call recorded by `[mpi] calls` (it has a `peer` column).
     pub fn is_mpi_call(&self, rank: u32, region: &str) -> Result<bool, FormatError> {
-        Ok(self.region_group(rank, region)?.link_exists("peer"))
+        Ok(self.region_group(rank, region)?.link_exists(crate::PEER))
     }
 
     /// A further column of a region (`bytes`, `peer`), or `None` if the region has none.

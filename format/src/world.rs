@@ -72,12 +72,67 @@ pub fn read_world(path: &Path) -> Option<u32> {
     u32::try_from(w).ok()
 }
 
-/// What [`merge_world_dir`] did.
+/// Something (a file, a directory, a symlink, even a dangling one) is at `p`.
+fn taken(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// `output` if free, else the first free `<stem>.<N>.<ext>` beside it. A symlink, dangling or
+/// not, makes a name taken: the merge creates the file exclusively and never follows one.
+pub fn free_output_name(output: &Path) -> PathBuf {
+    if !taken(output) {
+        return output.to_path_buf();
+    }
+    let (stem, ext) = stem_ext(output);
+    (1..)
+        .map(|n| output.with_file_name(format!("{stem}.{n}.{ext}")))
+        .find(|p| !taken(p))
+        .expect("some name is free")
+}
+
+/// Merges the launched world's per-rank files of `dir` (see [`merge_rank_dir`]) into `target`
+/// (created; fails if it exists) and writes `world = 0` into it.
+pub fn merge_launched_world(
+    dir: &Path,
+    world_size: u32,
+    target: &Path,
+    finished: bool,
+) -> Result<WorldMerge, FormatError> {
+    let merge = merge_rank_dir(dir, world_size, target, finished)?;
+    Ok(WorldMerge {
+        path: target.to_path_buf(),
+        world: 0,
+        merge,
+        attr_error: write_world(target, 0).err().map(|e| e.to_string()),
+    })
+}
+
+/// As [`merge_launched_world`], into `output` if it is free, else the first free
+/// `<stem>.<N>.<ext>` beside it; a name another process creates first is skipped.
+pub fn merge_launched_world_beside(
+    dir: &Path,
+    world_size: u32,
+    output: &Path,
+    finished: bool,
+) -> Result<WorldMerge, FormatError> {
+    loop {
+        let target = free_output_name(output);
+        match merge_launched_world(dir, world_size, &target, finished) {
+            // Another process created this name between the look and the exclusive create (a
+            // failed merge of our own removes what it created, so the name would be free).
+            Err(_) if taken(&target) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// What [`merge_world_dir`] and [`merge_launched_world`] did.
 #[derive(Debug)]
 pub struct WorldMerge {
-    /// The world file written, `<stem>.world<K>.<ext>`.
+    /// The file written: the output (or `<stem>.<N>.<ext>`) for the launched world,
+    /// `<stem>.world<K>.<ext>` for a spawned one.
     pub path: PathBuf,
-    /// K.
+    /// 0 for the launched world, K for a spawned one.
     pub world: u32,
     pub merge: DirMerge,
     /// Why the `world` attribute could not be written, if it could not (the data is merged).
@@ -93,7 +148,6 @@ pub fn merge_world_dir(
     output: &Path,
     finished: bool,
 ) -> Result<WorldMerge, FormatError> {
-    let taken = |p: &Path| std::fs::symlink_metadata(p).is_ok();
     let mut k = 1u32;
     loop {
         let path = world_file(output, k);

@@ -12,7 +12,7 @@
 //! output and world files are created, never overwritten; the per-rank files are removed only
 //! when every one of them was merged, otherwise the directory is kept and named.
 
-use scope_format::{merge_rank_dir, merge_world_dir, private_dir_prefix, write_world};
+use scope_format::{merge_launched_world, merge_world_dir, private_dir_prefix};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -95,18 +95,16 @@ pub fn salvage(
     let dir = private_dirs(parent, output, false, since).pop()?;
     settle(&dir);
     Some(
-        merge_rank_dir(&dir, ranks, output, false)
-            .map(|m| {
-                // Only descriptive: a failure leaves a readable profile without it.
-                let _ = write_world(output, 0);
-                Salvaged {
-                    dir,
-                    file: output.to_path_buf(),
-                    world: 0,
-                    merged: m.merged,
-                    missing: m.missing,
-                    unreadable: m.unreadable,
-                }
+        // The `world` attribute is only descriptive: a failure to write it (`attr_error`)
+        // leaves a readable profile without it.
+        merge_launched_world(&dir, ranks, output, false)
+            .map(|w| Salvaged {
+                dir,
+                file: w.path,
+                world: w.world,
+                merged: w.merge.merged,
+                missing: w.merge.missing,
+                unreadable: w.merge.unreadable,
             })
             .map_err(|e| e.to_string()),
     )

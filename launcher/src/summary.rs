@@ -154,7 +154,9 @@ pub fn compute_with(
             if is_mpi {
                 ranked.add_bytes(
                     &name,
-                    &reader.column(rank, &name, "bytes")?.unwrap_or_default(),
+                    &reader
+                        .column(rank, &name, scope_format::BYTES)?
+                        .unwrap_or_default(),
                 );
             }
             events += acc.calls;

@@ -20,19 +20,19 @@ pub enum Kind {
     /// `__cxa_begin_catch`: frames still live at the catch are routed through their stubs
     /// again; frames below the catch are gone.
     BeginCatch = 2,
-    /// An MPI function (`[mpi] calls`): timed like `Timing`, and before that its arguments
-    /// are read (payload bytes, peer) into an args record (see `args.rs`).
-    MpiCall = 3,
+    /// Timed like `Timing`, and before that the client reads the call's arguments into an
+    /// args record (`slow::read_args`, `Client::read_args`).
+    TimingWithArgs = 3,
 }
 
 static PASS: [AtomicU64; MAX_HOOKS] = [const { AtomicU64::new(0) }; MAX_HOOKS];
 static LEAVE: [AtomicU64; MAX_HOOKS] = [const { AtomicU64::new(0) }; MAX_HOOKS];
 static KIND: [AtomicU8; MAX_HOOKS] = [const { AtomicU8::new(0) }; MAX_HOOKS];
-/// `MpiCall` hooks: the region id the stub carries, and how to read the call's arguments.
+/// `TimingWithArgs` hooks: the region id the stub carries, and the client's args reader id.
 static REGION: [AtomicU32; MAX_HOOKS] = [const { AtomicU32::new(0) }; MAX_HOOKS];
-static DECODER: [AtomicU16; MAX_HOOKS] = [const { AtomicU16::new(0) }; MAX_HOOKS];
-/// Id 0 is never handed out: an event's region word carries its hook id in the high half, so a
-/// complete event is never all-zero (the writer thread relies on it, see `recorder`).
+static READER: [AtomicU16; MAX_HOOKS] = [const { AtomicU16::new(0) }; MAX_HOOKS];
+/// Id 0 is never handed out: a record's word carries its hook id in the high half, so a
+/// complete record's word is never zero (the consumer relies on it, see `buffers.rs`).
 static NEXT: AtomicUsize = AtomicUsize::new(1);
 
 /// Reserves an id (never 0), or `None` when the table is full.
@@ -44,9 +44,9 @@ pub fn reserve() -> Option<u32> {
     Some(id as u32)
 }
 
-pub fn publish(id: u32, kind: Kind, pass: u64, leave: u64, region: u32, decoder: u16) {
+pub fn publish(id: u32, kind: Kind, pass: u64, leave: u64, region: u32, reader: u16) {
     REGION[id as usize].store(region, Ordering::Relaxed);
-    DECODER[id as usize].store(decoder, Ordering::Relaxed);
+    READER[id as usize].store(reader, Ordering::Relaxed);
     KIND[id as usize].store(kind as u8, Ordering::Relaxed);
     LEAVE[id as usize].store(leave, Ordering::Relaxed);
     PASS[id as usize].store(pass, Ordering::Release);
@@ -67,14 +67,14 @@ pub fn kind(id: usize) -> Kind {
     match KIND.get(id).map(|k| k.load(Ordering::Acquire)) {
         Some(1) => Kind::UnwindStart,
         Some(2) => Kind::BeginCatch,
-        Some(3) => Kind::MpiCall,
+        Some(3) => Kind::TimingWithArgs,
         _ => Kind::Timing,
     }
 }
 
-/// An `MpiCall` hook's region id and argument decoder.
-pub fn call_info(id: usize) -> (u32, u16) {
-    match (REGION.get(id), DECODER.get(id)) {
+/// A `TimingWithArgs` hook's region id and args reader id.
+pub fn args_reader(id: usize) -> (u32, u16) {
+    match (REGION.get(id), READER.get(id)) {
         (Some(r), Some(d)) => (r.load(Ordering::Acquire), d.load(Ordering::Acquire)),
         _ => (0, 0),
     }

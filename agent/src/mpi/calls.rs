@@ -12,7 +12,7 @@
 //! `MPI_DATATYPE_NULL`); handles travel as pointer-sized integers (see `mpi::Abi`).
 
 use super::{find, Abi};
-use crate::engine::args::Args;
+use crate::engine::Args;
 use scope_format::{PEER_ANY_SOURCE, PEER_NONE, PEER_PROC_NULL, PEER_ROOT};
 use std::ffi::c_int;
 use std::sync::OnceLock;
@@ -77,7 +77,7 @@ const SHAPES: [Shape; 14] = [
     Shape::Alltoallv,
 ];
 
-/// The decoder id for the MPI function `name` (what `engine::Target::decoder` carries).
+/// The decoder id for the MPI function `name` (what `engine::Target::args_reader` carries).
 pub fn decoder_for(name: &str) -> u16 {
     let shape = match name.strip_prefix("MPI_").unwrap_or(name) {
         "Send" | "Ssend" | "Bsend" | "Rsend" | "Isend" | "Issend" | "Ibsend" | "Irsend"

@@ -4,7 +4,7 @@
 //! Invariant: handles travel as pointer-sized integers; every call goes to the real `PMPI_*`.
 
 pub mod calls;
-mod find;
+pub mod find;
 
 use std::ffi::{c_char, c_int, c_void};
 

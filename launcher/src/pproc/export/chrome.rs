@@ -55,7 +55,7 @@ pub fn write(input: &Input, out: &Path, bar: &mut Progress) -> Result<u64> {
                     Vec::new()
                 })
             };
-            let (bytes, peer) = (column("bytes")?, column("peer")?);
+            let (bytes, peer) = (column(scope_format::BYTES)?, column(scope_format::PEER)?);
             let cat = if mpi { "mpi" } else { "region" };
             let mut k = 0usize;
             input

@@ -5,7 +5,7 @@
 //! loading thread; `verify_current_thread` re-checks it on each new thread before the state is
 //! installed (a mismatch disables the engine rather than corrupting memory).
 
-use super::thread::ThreadState;
+use super::super::thread::ThreadState;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -14,6 +14,11 @@ thread_local! {
 }
 
 static OFFSET: AtomicI64 = AtomicI64::new(0);
+
+/// The slot's offset from the thread pointer, as the stubs encode it (valid after `init`).
+pub fn offset() -> i32 {
+    OFFSET.load(Ordering::Relaxed) as i32
+}
 
 fn fs_base() -> u64 {
     let base: u64;

@@ -8,8 +8,8 @@
 //! `rax` (leave: the real return address). Invariant: nothing of the program's register state
 //! is changed by the slow path except what the stub protocol says.
 
-use super::thread::{ThreadState, ENTRY_SIZE};
-use super::{hooks, tls};
+use super::super::args::Args;
+use super::super::{hooks, slow};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Registers as pushed by the trampolines (lowest address first).
@@ -174,7 +174,7 @@ std::arch::global_asm!(
     "ret",
     ".size scope_tramp_args, . - scope_tramp_args",
     ".popsection",
-    target = sym super::args::args_enter,
+    target = sym args_enter,
 );
 
 extern "C" {
@@ -208,88 +208,43 @@ pub fn init_xsave() -> bool {
     true
 }
 
-/// Slow enter: the thread has no state yet, recording is off on this thread, or its shadow
-/// stack is full. Default (frame untouched): retry the fast path. Pass through: set `ret`.
+/// Slow enter: `r11` carries the hook id. Pass through: `ret` set to the hook's pass address;
+/// otherwise the stub retries its fast path (or, for an unwinder hook, runs the original).
 extern "C" fn enter_slow(frame: *mut Frame) {
     // The caller's stack pointer before it called the hooked function: above the frame, the
     // return into the stub, the r11 the stub pushed, and the caller's return address.
-    let caller_rsp = frame as u64 + std::mem::size_of::<Frame>() as u64 + 16;
+    let caller_sp = frame as u64 + std::mem::size_of::<Frame>() as u64 + 16;
     // SAFETY: the trampoline passes its own, live, exclusively used frame.
     let frame = unsafe { &mut *frame };
     let id = frame.r11 as usize;
-    match hooks::kind(id) {
-        hooks::Kind::Timing | hooks::Kind::MpiCall => {}
-        kind => {
-            let _ = std::panic::catch_unwind(|| {
-                let st = tls::current();
-                if st.is_null() {
-                    return;
-                }
-                // SAFETY: a non-null TLS state is this thread's and stays mapped.
-                let st = unsafe { &mut *st };
-                match kind {
-                    hooks::Kind::UnwindStart => super::unwind::restore_returns(st),
-                    _ => super::unwind::rehook_live(st, caller_rsp),
-                }
-            });
-            return;
-        }
-    }
-    let pass = hooks::pass_address(id);
-    let decision = std::panic::catch_unwind(|| {
-        let st = tls::current();
-        if st.is_null() {
-            return super::thread_start();
-        }
-        // SAFETY: a non-null TLS state was installed by `thread_start` and stays mapped.
-        let st = unsafe { &mut *st };
-        // Limit 0: recording is off, the thread is retired, or it is inside the agent's slow
-        // path (a signal handler interrupted it): count the call as dropped unless recording
-        // is off, the state is the shared retired one, or the call is the agent's own. Otherwise the shadow stack is full.
-        if st.limit.load(Ordering::Relaxed) != 0
-            || (crate::recorder::active_limit() != 0
-                && !super::is_retired(st)
-                && !crate::lifecycle::inside_agent())
-        {
-            st.dropped += 1;
-        }
-        false
-    });
-    if !matches!(decision, Ok(true)) {
-        frame.ret = pass;
+    if slow::enter(id, caller_sp) {
+        frame.ret = hooks::pass_address(id);
     }
 }
 
-/// Slow leave: the top shadow entry is not this frame's (frames were left by longjmp or
-/// unwinding), or the event buffer is full. Puts the real return address in `frame.rax`.
+/// Slow leave: `rax` holds `t_exit`; the real return address goes back in `rax`.
 extern "C" fn leave_slow(frame: *mut Frame) {
     let slot = frame as u64 + std::mem::size_of::<Frame>() as u64 + LEAVE_RESERVE;
     // SAFETY: as above.
     let frame = unsafe { &mut *frame };
-    let t_exit = frame.rax;
-    let st = tls::current();
-    // SAFETY: a leave stub runs only after its enter stub pushed an entry on this thread's state.
-    let st = unsafe { &mut *st };
-    match unwind_to(st, slot, t_exit) {
-        Some(entry) => {
-            frame.rax = entry.ret;
-            super::record_slow(st, entry.region, entry.t_enter, t_exit);
-        }
-        None => super::fatal_lost_return(slot),
-    }
+    frame.rax = slow::leave(slot, frame.rax);
 }
 
-/// Pops entries down to the one whose slot is `slot`. Frames above it were left without
-/// returning (`longjmp`, a Rust panic caught by `catch_unwind`, ...): they are recorded as
-/// ending now, the first moment the agent can know they are gone (an upper bound).
-fn unwind_to(st: &mut ThreadState, slot: u64, now: u64) -> Option<super::thread::Entry> {
-    let open = st.open_entries();
-    let idx = open.iter().rposition(|e| e.slot == slot)?;
-    let entry = open[idx];
-    let abandoned: Vec<super::thread::Entry> = open[idx + 1..].to_vec();
-    st.depth.store(idx as u64 * ENTRY_SIZE, Ordering::Relaxed);
-    for e in abandoned.iter().rev() {
-        super::record_slow(st, e.region, e.t_enter, now);
+/// The args path of a `TimingWithArgs` hook (`r11` = hook id), with the caller's registers and
+/// stack as they were at the call. Pass through: `ret` set to the hook's pass address;
+/// otherwise the stub goes on to its enter path.
+extern "C" fn args_enter(frame: *mut Frame) {
+    // Above the frame: the return into the stub, the r11 the stub pushed, the caller's return
+    // address; then the caller's stack pointer before the call (argument 7 onwards).
+    let stack = frame as u64 + std::mem::size_of::<Frame>() as u64 + 16;
+    // SAFETY: as above.
+    let frame = unsafe { &mut *frame };
+    let id = frame.r11 as usize;
+    // The System V integer argument registers, in order.
+    let regs = [
+        frame.rdi, frame.rsi, frame.rdx, frame.rcx, frame.r8, frame.r9,
+    ];
+    if slow::read_args(id, &Args::new(&regs, stack)) {
+        frame.ret = hooks::pass_address(id);
     }
-    Some(entry)
 }

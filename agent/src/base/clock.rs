@@ -1,5 +1,5 @@
-//! Timestamps: the stubs store raw TSC values; they become `CLOCK_MONOTONIC` nanoseconds at
-//! flush time, by a linear map fitted between a sample taken at start-up and one taken at the
+//! Timestamps: the stubs store raw TSC values (`ticks` is the one place Rust reads the TSC);
+//! they become `CLOCK_MONOTONIC` nanoseconds at flush time, by a linear map fitted between a sample taken at start-up and one taken at the
 //! flush. Invariant: the map's baseline is at least `MIN_BASELINE_NS` (5 ms) long, so the
 //! relative error of a converted duration stays around ten parts per million or better (the TSC is invariant on the
 //! CPUs we run on: `constant_tsc` + `nonstop_tsc`, checked at start-up).
@@ -26,7 +26,9 @@ pub fn monotonic_ns() -> i64 {
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
-fn rdtsc() -> u64 {
+/// The raw tick counter the stubs read (the TSC).
+#[cfg(target_arch = "x86_64")]
+pub fn ticks() -> u64 {
     // SAFETY: rdtsc is unprivileged on Linux x86-64.
     unsafe { std::arch::x86_64::_rdtsc() }
 }
@@ -35,9 +37,9 @@ fn rdtsc() -> u64 {
 fn sample() -> Sample {
     let mut best = (u64::MAX, Sample { tsc: 0, ns: 0 });
     for _ in 0..5 {
-        let a = rdtsc();
+        let a = ticks();
         let ns = monotonic_ns();
-        let b = rdtsc();
+        let b = ticks();
         if b.wrapping_sub(a) < best.0 {
             best = (
                 b.wrapping_sub(a),

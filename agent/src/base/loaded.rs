@@ -1,5 +1,6 @@
 //! The objects loaded in this process (`dl_iterate_phdr`) and symbol look-ups inside one of
-//! them (`dlopen(RTLD_NOLOAD)` + `dlsym`), shared by region resolution and the MPI layer.
+//! them (`dlopen(RTLD_NOLOAD)` + `dlsym`), and the next definition of a symbol after the agent
+//! (`dlsym(RTLD_NEXT)`), shared by the exported wrappers, region resolution and the MPI layer.
 //! Invariant: nothing here loads or unloads an object: `RTLD_NOLOAD` only returns a handle to an
 //! object that is already loaded, and each such handle is closed again.
 
@@ -66,4 +67,18 @@ pub fn symbol_in(path: &str, name: &str) -> Option<usize> {
     // SAFETY: balances the dlopen above; the object stays loaded.
     unsafe { libc::dlclose(h) };
     (!s.is_null()).then_some(s as usize)
+}
+
+/// The next definition of `name` after the agent's own (`dlsym(RTLD_NEXT)`), if any.
+pub fn next_symbol(name: &CStr) -> Option<usize> {
+    // SAFETY: dlsym with a valid C string.
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+    (!p.is_null()).then_some(p as usize)
+}
+
+/// The first definition of `name` in the global lookup order (`dlsym(RTLD_DEFAULT)`), if any.
+pub fn default_symbol(name: &CStr) -> Option<usize> {
+    // SAFETY: dlsym with a valid C string.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!p.is_null()).then_some(p as usize)
 }

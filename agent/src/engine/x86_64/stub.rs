@@ -11,10 +11,12 @@
 //! everything. Invariant: the fast path writes only rax, rdx, rcx, r11 and flags, all of which
 //! it restores (flags with `lahf`/`seto` and `add al, 0x7f`/`sahf`, on entry and on return);
 //! a pass-through call runs the original with every register and flag as the caller set it.
-//! An `MpiCall` stub first calls the args trampoline (with the caller's registers and stack
+//! A `TimingWithArgs` stub first calls the args trampoline (with the caller's registers and stack
 //! untouched, r11 = hook id, r11 itself saved on the stack), which may send the call to `pass`.
 
-use super::thread::{ENTRY_SIZE, EVENT_SIZE, OFF_CUR, OFF_DEPTH, OFF_END, OFF_ENTRIES, OFF_LIMIT};
+use super::super::thread::{
+    ENTRY_SIZE, OFF_CUR, OFF_DEPTH, OFF_DEPTH_LIMIT, OFF_END, OFF_ENTRIES, RECORD_SIZE,
+};
 use super::trampoline::LEAVE_RESERVE;
 use iced_x86::code_asm::*;
 use iced_x86::{BlockEncoderOptions, IcedError};
@@ -27,7 +29,7 @@ pub struct StubSpec {
     pub relocated: u64,
     pub enter_trampoline: u64,
     pub leave_trampoline: u64,
-    /// `MpiCall` hooks: the trampoline that reads the call's arguments before the enter path.
+    /// `TimingWithArgs` hooks: the trampoline to the args path, run before the enter path.
     pub args_trampoline: Option<u64>,
 }
 
@@ -83,7 +85,7 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     let depth = OFF_DEPTH;
     let entries = OFF_ENTRIES;
 
-    // ---- args (MpiCall only): the trampoline returns here to go on, or to `pass` ----
+    // ---- args (TimingWithArgs only): the trampoline returns here to go on, or to `pass` ----
     if spec.args_trampoline.is_some() {
         a.push(r11)?;
         a.mov(r11d, spec.hook_id)?;
@@ -102,7 +104,7 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.jz(enter_slow)?;
     a.mov(eax, ENTRY_SIZE as u32)?;
     a.xadd(qword_ptr(r11 + depth), rax)?;
-    a.cmp(rax, qword_ptr(r11 + OFF_LIMIT))?;
+    a.cmp(rax, qword_ptr(r11 + OFF_DEPTH_LIMIT))?;
     a.jae(enter_undo)?;
     a.lea(r11, qword_ptr(r11 + rax + entries))?;
     a.mov(rax, qword_ptr(rsp))?;
@@ -137,7 +139,7 @@ pub fn assemble(spec: &StubSpec, ip: u64) -> Result<Stub, IcedError> {
     a.mov(rcx, qword_ptr(r11 + OFF_CUR))?;
     a.cmp(rcx, qword_ptr(r11 + OFF_END))?;
     a.jae(leave_slow)?;
-    a.mov(ecx, EVENT_SIZE as u32)?;
+    a.mov(ecx, RECORD_SIZE as u32)?;
     a.xadd(qword_ptr(r11 + OFF_CUR), rcx)?;
     a.mov(qword_ptr(rcx + 8), rax)?;
     a.mov(rax, qword_ptr(rdx + 24))?;
