@@ -32,6 +32,7 @@ mod layers;
 mod lifecycle;
 mod mpi;
 mod output;
+mod placement;
 mod recorder;
 mod resolve;
 

@@ -9,7 +9,7 @@
 //! takes part in the same collectives whatever failed locally, so no rank hangs.
 
 use crate::base::{clock, log, target};
-use crate::{client, engine, mpi, output, recorder, resolve};
+use crate::{client, engine, mpi, output, placement, recorder, resolve};
 use scope_config::env;
 use scope_format::rank_file_name;
 use std::path::PathBuf;
@@ -21,7 +21,8 @@ struct Life {
     mpi: Option<mpi::Mpi>,
     rank: u32,
     size: u32,
-    dir: Option<PathBuf>,
+    /// Where the rank files go (see `placement`).
+    place: placement::Placement,
     output: PathBuf,
     /// This world was started with `MPI_Comm_spawn`: it merges into a world file of its own.
     spawned: bool,
@@ -224,23 +225,9 @@ pub fn after_mpi_init() {
             report_unmatched();
         }
         let out = with_life(|l| l.output.clone());
-        let mut buf = vec![0u8; 4096];
-        if rank == 0 {
-            match output::make_world_tmpdir(&out, m.spawned) {
-                Ok(d) => {
-                    let b = d.as_os_str().as_encoded_bytes();
-                    if b.len() < buf.len() {
-                        buf[..b.len()].copy_from_slice(b);
-                    }
-                }
-                Err(e) => log::error(&format!("{e}; not profiling")),
-            }
-        }
-        m.bcast_bytes(&mut buf);
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
-        let dir =
-            (end > 0).then(|| PathBuf::from(String::from_utf8_lossy(&buf[..end]).into_owned()));
-        if let Some(d) = &dir {
+        // Collective: where the rank files go (rank 0's directory, or this node's).
+        let place = placement::agree(&m, rank, &out, m.spawned);
+        if let Some(d) = place.my_dir() {
             if let Err(e) = recorder::open_rank_file(&d.join(rank_file_name(rank)), rank) {
                 log::error(&format!(
                     "cannot create my rank file: {e}; my data will be missing"
@@ -251,14 +238,35 @@ pub fn after_mpi_init() {
             // SAFETY: as in `start`.
             unsafe { libc::atexit(at_exit) };
         }
+        if rank == 0 && !place.senders().is_empty() {
+            log::info(&format!(
+                "ranks {:?} do not see {}: they send their files at MPI_Finalize",
+                place.senders(),
+                place.shared.as_deref().unwrap_or(std::path::Path::new("")).display()
+            ));
+        }
+        // Collective: every rank measures, whatever failed locally.
+        let begin = mpi::clock_sync::measure(&m, rank, size);
+        log_clock("MPI_Init", &begin);
+        recorder::set_clock(scope_format::ClockSync {
+            begin: Some(begin),
+            end: None,
+        });
         with_life(|l| {
             l.rank = rank;
             l.size = size;
-            l.dir = dir;
+            l.place = place;
             l.spawned = m.spawned;
             l.mpi = Some(m);
         });
     });
+}
+
+fn log_clock(when: &str, s: &scope_format::ClockSample) {
+    log::info(&format!(
+        "clock at {when}: {} ns ahead of rank 0's (± {} ns)",
+        s.offset_ns, s.error_ns
+    ));
 }
 
 /// Before the real `MPI_Finalize`.
@@ -270,32 +278,52 @@ pub fn before_mpi_finalize() {
         if with_life(|l| l.mpi.is_none()) && mpi::is_initialized() {
             after_mpi_init(); // MPI was initialised by a path we did not intercept
         }
-        let Some((rank, size, dir, out, spawned)) = with_life(|l| {
+        let Some((rank, size, place, out, spawned)) = with_life(|l| {
             l.mpi
                 .as_ref()
-                .map(|_| (l.rank, l.size, l.dir.clone(), l.output.clone(), l.spawned))
+                .map(|_| (l.rank, l.size, l.place.clone(), l.output.clone(), l.spawned))
         }) else {
             return;
         };
         let finalize_at = clock::monotonic_ns();
         recorder::stop_and_flush_all();
         recorder::set_window(None, Some(finalize_at));
+        // Collective, like the barrier below: every rank with MPI takes part.
+        if let Some(end) = with_life(|l| {
+            l.mpi
+                .as_ref()
+                .map(|m| mpi::clock_sync::measure(m, l.rank, l.size))
+        }) {
+            log_clock("MPI_Finalize", &end);
+            recorder::set_clock(scope_format::ClockSync {
+                begin: None,
+                end: Some(end),
+            });
+        }
         if recorder::has_rank_file() {
             if let Err(e) = recorder::close_rank_file(true) {
                 log::error(&format!("closing my rank file: {e}"));
             }
         }
-        with_life(|l| {
-            if let Some(m) = &l.mpi {
+        // Collective: files of ranks that do not see rank 0's directory go there over MPI.
+        let sent = with_life(|l| {
+            l.mpi.as_ref().map_or(0, |m| {
+                let n = placement::send_to_rank_0(m, rank, &place);
                 m.barrier();
-            }
+                n
+            })
         });
         if rank == 0 {
-            if let Some(dir) = dir {
-                if spawned {
-                    merge_spawned_world(&dir, size, &out);
+            if let Some(dir) = &place.shared {
+                let written = if spawned {
+                    merge_spawned_world(dir, size, &out)
                 } else {
-                    merge_dir(&dir, size, &out);
+                    merge_dir(dir, size, &out)
+                };
+                if let Some(path) = written.filter(|_| !place.senders().is_empty()) {
+                    if let Err(e) = scope_format::write_sent_over_mpi(&path, sent as i64) {
+                        log::error(&format!("cannot record how the rank files came: {e}"));
+                    }
                 }
             }
         }
@@ -327,7 +355,7 @@ fn keep_for_salvage(why: &str) {
     if recorder::has_rank_file() {
         let _ = recorder::close_rank_file(false);
     }
-    let dir = with_life(|l| l.dir.clone()).unwrap_or_default();
+    let dir = with_life(|l| l.place.my_dir().map(std::path::Path::to_path_buf)).unwrap_or_default();
     log::error(&format!(
         "{why}; this rank's data stays in {}",
         dir.display()
@@ -336,23 +364,27 @@ fn keep_for_salvage(why: &str) {
 
 /// Rank 0: merges the per-rank files of `dir` into the output (or the first free name beside
 /// it) and removes them.
-fn merge_dir(dir: &std::path::Path, size: u32, out: &std::path::Path) {
+fn merge_dir(dir: &std::path::Path, size: u32, out: &std::path::Path) -> Option<PathBuf> {
     match scope_format::merge_launched_world_beside(dir, size, out, true) {
         Ok(w) => {
             if w.path != out {
                 log::error(&format!(
-                    "{} exists; wrote {} instead",
+                    "{} exists; writing {} instead",
                     out.display(),
                     w.path.display()
                 ));
             }
             report_merge(&w, dir, "");
+            Some(w.path)
         }
-        Err(e) => log::error(&format!(
-            "merging into {}: {e}; per-rank files kept in {}",
-            out.display(),
-            dir.display()
-        )),
+        Err(e) => {
+            log::error(&format!(
+                "merging into {}: {e}; per-rank files kept in {}",
+                out.display(),
+                dir.display()
+            ));
+            None
+        }
     }
 }
 
@@ -382,13 +414,19 @@ fn report_merge(w: &scope_format::WorldMerge, dir: &std::path::Path, what: &str)
 
 /// Rank 0 of a world started with `MPI_Comm_spawn`: merges its per-rank files into the first
 /// free `<stem>.world<K>.h5` beside the output (never the launched world's name).
-fn merge_spawned_world(dir: &std::path::Path, size: u32, out: &std::path::Path) {
+fn merge_spawned_world(dir: &std::path::Path, size: u32, out: &std::path::Path) -> Option<PathBuf> {
     match scope_format::merge_world_dir(dir, size, out, true) {
-        Ok(w) => report_merge(&w, dir, "spawned world: "),
-        Err(e) => log::error(&format!(
-            "merging this spawned world: {e}; per-rank files kept in {}",
-            dir.display()
-        )),
+        Ok(w) => {
+            report_merge(&w, dir, "spawned world: ");
+            Some(w.path)
+        }
+        Err(e) => {
+            log::error(&format!(
+                "merging this spawned world: {e}; per-rank files kept in {}",
+                dir.display()
+            ));
+            None
+        }
     }
 }
 
@@ -419,7 +457,7 @@ extern "C" fn at_exit() {
                     if let Err(e) = recorder::close_rank_file(true) {
                         log::error(&format!("closing the profile: {e}"));
                     }
-                    merge_dir(&dir, 1, &out);
+                    let _ = merge_dir(&dir, 1, &out);
                 }
                 Err(e) => log::error(&format!("{e}; the profile is lost")),
             }

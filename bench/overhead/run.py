@@ -64,6 +64,9 @@ class Bench:
     # ---- one run of one variant ---------------------------------------------------------
     def run(self, variant, threads):
         a = self.a
+        # "<variant>@b": the same variant with the second agent (--agent-b), side by side.
+        agent = a.agent_b if variant.endswith("@b") else a.agent
+        full_name, variant = variant, variant.split("@")[0]
         env = dict(os.environ)
         for k in ("LD_PRELOAD", "SCOPE_CONFIG", "SCOPE_OUTPUT"):
             env.pop(k, None)
@@ -82,7 +85,7 @@ class Bench:
             out = os.path.join(self.work, "scope-out.h5")
             if os.path.exists(out):
                 os.remove(out)
-            env.update(LD_PRELOAD=a.agent, SCOPE_CONFIG=self.config, SCOPE_OUTPUT=out)
+            env.update(LD_PRELOAD=agent, SCOPE_CONFIG=self.config, SCOPE_OUTPUT=out)
             if variant == "scope":
                 cmd = [self.exe("plain-mpi")]
             elif variant == "scope-hotpath":
@@ -108,6 +111,7 @@ class Bench:
         c0, w0 = child_cpu(), time.monotonic()
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         c1, w1 = child_cpu(), time.monotonic()
+        variant = full_name
         rec = {"variant": variant, "threads": threads, "calls_per_thread": n,
                "command": " ".join(cmd), "rc": p.returncode,
                "tree_cpu_s": c1 - c0, "elapsed_s": w1 - w0}
@@ -168,6 +172,11 @@ class Bench:
         raise ValueError(kind)
 
 
+def base_of(v):
+    """The variant a "<variant>@b" run repeats with the second agent."""
+    return v.split("@")[0]
+
+
 BASELINE = {"scope": "plain-mpi", "scope-nompi": "plain", "scope-hotpath": "plain",
             "uftrace": "plain-pfe",
             "frida": "plain", "rdtsc-floor": "plain"}
@@ -179,13 +188,13 @@ def summarise(runs, variants, threads_list, rounds):
         by[(r["round"], r["variant"], r["threads"])] = r
 
     def added(rnd, v, t, key="cpu_ns_per_call"):
-        r, b = by.get((rnd, v, t)), by.get((rnd, BASELINE[v], t))
+        r, b = by.get((rnd, v, t)), by.get((rnd, BASELINE[base_of(v)], t))
         if not r or not b or "error" in r or "error" in b or key not in r:
             return None
         return r[key] - b[key]
 
     def e2e(rnd, v, t):
-        r, b = by.get((rnd, v, t)), by.get((rnd, BASELINE[v], t))
+        r, b = by.get((rnd, v, t)), by.get((rnd, BASELINE[base_of(v)], t))
         if not r or not b or "error" in r or "error" in b:
             return None
         return (r["tree_cpu_s"] * 1e9 / (t * r["calls_per_thread"])
@@ -202,9 +211,9 @@ def summarise(runs, variants, threads_list, rounds):
     for v in variants:
         for t in threads_list:
             key = "%s/T%d" % (v, t)
-            if v in BASELINE:
+            if base_of(v) in BASELINE:
                 s["added_ns_per_call"][key] = stats([added(i, v, t) for i in range(rounds)])
-                if v not in ("frida", "scope-hotpath", "rdtsc-floor"):
+                if base_of(v) not in ("frida", "scope-hotpath", "rdtsc-floor"):
                     s["end_to_end_ns_per_call"][key] = stats([e2e(i, v, t) for i in range(rounds)])
             else:
                 s["baseline_ns_per_call"][key] = stats(
@@ -258,7 +267,8 @@ def markdown(s, threads_list, ns):
     lines.append("| variant | calls/thread | " + " | ".join("T=%d added ns/call" % t for t in threads_list)
                  + " | " + " | ".join("T=%d end-to-end ns/call" % t for t in threads_list) + " |")
     lines.append("|---|---|" + "---|" * (2 * len(threads_list)))
-    for v in ("rdtsc-floor", "scope", "scope-nompi", "scope-hotpath", "uftrace", "frida"):
+    for v in ("rdtsc-floor", "scope", "scope@b", "scope-nompi", "scope-nompi@b", "scope-hotpath",
+              "scope-hotpath@b", "uftrace", "frida"):
         if not any(("%s/T%d" % (v, t)) in s["added_ns_per_call"] for t in threads_list):
             continue
         row = "| %s | %s | " % (v, ns.get(v, ""))
@@ -291,6 +301,7 @@ def main():
     ap.add_argument("--srcdir", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--agent", required=True)
+    ap.add_argument("--agent-b", help="a second agent, run as the variants NAME@b side by side")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", default="1,4")
@@ -302,6 +313,8 @@ def main():
     a = ap.parse_args()
     threads_list = [int(x) for x in a.threads.split(",")]
     variants = a.variants.split(",")
+    if a.agent_b:
+        variants += [v + "@b" for v in variants if v.startswith("scope")]
     b = Bench(a)
     pairs = [(v, t) for t in threads_list for v in variants]
     runs = []
@@ -317,7 +330,9 @@ def main():
         log("round %d/%d done (%.0f s)" % (rnd + 1, a.rounds, time.monotonic() - t_start))
     s = summarise(runs, variants, threads_list, a.rounds)
     v = verdict(s, threads_list)
-    ns = {"scope": "%d" % a.n_scope,
+    ns = {"scope": "%d" % a.n_scope, "scope@b": "%d" % a.n_scope,
+          "scope-nompi@b": "%d" % a.n_scope,
+          "scope-hotpath@b": "%d (+%d warm-up)" % (HOT_N, HOT_WARMUP),
           "scope-nompi": "%d" % a.n_scope,
           "scope-hotpath": "%d (+%d warm-up)" % (HOT_N, HOT_WARMUP), "uftrace": "%d" % a.n_tool, "frida": "%d" % a.n_tool, "rdtsc-floor": "%d" % a.n_scope}
     md = markdown(s, threads_list, ns)

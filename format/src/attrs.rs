@@ -65,6 +65,32 @@ pub(crate) fn write_str(
         .at(p)
 }
 
+pub(crate) fn write_i64s(
+    loc: &hdf5::Location,
+    name: &str,
+    v: &[i64],
+    p: &Path,
+) -> Result<(), FormatError> {
+    if loc.attr(name).is_ok() {
+        loc.delete_attr(name).at(p)?;
+    }
+    loc.new_attr::<i64>()
+        .shape(v.len())
+        .create(name)
+        .at(p)?
+        .write_raw(v)
+        .at(p)
+}
+
+/// A rank group's clock samples (`crate::clock`), where written.
+pub(crate) fn read_clock(g: &hdf5::Location) -> crate::ClockSync {
+    let sample = |name| read_i64s(g, name).and_then(|v| crate::ClockSample::from_slice(&v));
+    crate::ClockSync {
+        begin: sample(crate::CLOCK_SYNC_BEGIN),
+        end: sample(crate::CLOCK_SYNC_END),
+    }
+}
+
 pub(crate) fn read_i64(loc: &hdf5::Location, name: &str) -> Option<i64> {
     loc.attr(name).ok()?.read_scalar::<i64>().ok()
 }

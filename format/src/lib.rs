@@ -22,6 +22,7 @@
 //! (`manifest.rs`; HDF5 readers skip the block).
 
 mod attrs;
+mod clock;
 mod error;
 mod ffi;
 mod files;
@@ -33,6 +34,7 @@ mod reader;
 mod world;
 
 pub use attrs::{FileAttrs, RankAttrs, WINDOW};
+pub use clock::{ClockSample, ClockSync, CLOCK_ERROR, CLOCK_SYNC_BEGIN, CLOCK_SYNC_END};
 pub use error::FormatError;
 pub use merge::{merge, merge_rank_dir, DirMerge, MergeInput, MergeReport};
 pub use names::{
@@ -42,8 +44,8 @@ pub use rank_writer::RankWriter;
 pub use reader::{Intervals, ProfileReader};
 pub use world::{
     free_output_name, merge_launched_world, merge_launched_world_beside, merge_world_dir,
-    private_dir_prefix, read_world, world_file, world_of_file_name, write_world, WorldMerge,
-    WORLD_ATTR,
+    private_dir_prefix, read_sent_over_mpi, read_world, world_file, world_of_file_name,
+    write_sent_over_mpi, write_world, WorldMerge, SENT_OVER_MPI_ATTR, WORLD_ATTR,
 };
 
 /// An MPI call region's column of payload bytes per call.

@@ -13,11 +13,12 @@
 //! merged through HDF5 as before.
 
 use crate::attrs::RankAttrs;
+use crate::clock::{ClockSample, ClockSync};
 use crate::names::encode_region_name;
 
 /// Bytes reserved at the start of a rank file (a power of two, as HDF5 requires).
 pub(crate) const USERBLOCK: u64 = 4096;
-const MAGIC: &[u8; 8] = b"SCOPEMF2";
+const MAGIC: &[u8; 8] = b"SCOPEMF3";
 /// A window bound that is not recorded.
 const NO_TIME: i64 = i64::MIN;
 /// Magic, body length (u32), flags (u32, 0), checksum of the body (u64).
@@ -50,6 +51,8 @@ pub(crate) struct Manifest {
     pub finished: bool,
     /// The rank's MPI window (`crate::WINDOW`), where recorded.
     pub window: [Option<i64>; 2],
+    /// The rank's clock samples against rank 0's (`crate::clock`), where taken.
+    pub clock: ClockSync,
     /// Sorted by link name, the order in which HDF5 lists a group's members.
     pub regions: Vec<Region>,
 }
@@ -129,6 +132,13 @@ impl Manifest {
         ] {
             body.extend_from_slice(&v.to_le_bytes());
         }
+        for s in [self.clock.begin, self.clock.end] {
+            // A sample is [at, offset, error]; NO_TIME as `at` says it was not taken.
+            let v = s.map_or([NO_TIME, 0, 0], ClockSample::to_array);
+            for x in v {
+                body.extend_from_slice(&x.to_le_bytes());
+            }
+        }
         put_str(&mut body, &self.attrs.hostname);
         body.extend_from_slice(&(self.regions.len() as u32).to_le_bytes());
         for r in &self.regions {
@@ -175,6 +185,15 @@ impl Manifest {
         let m_len = rd.u64()?;
         let (rank, dropped, pid, finished) = (rd.i64()?, rd.i64()?, rd.i64()?, rd.i64()?);
         let window = [rd.i64()?, rd.i64()?].map(|t| (t != NO_TIME).then_some(t));
+        let mut samples = [None, None];
+        for s in &mut samples {
+            let v = [rd.i64()?, rd.i64()?, rd.i64()?];
+            *s = (v[0] != NO_TIME).then(|| ClockSample::from_slice(&v)).flatten();
+        }
+        let clock = ClockSync {
+            begin: samples[0],
+            end: samples[1],
+        };
         let hostname = rd.str()?;
         let n_regions = rd.u32()?;
         if m_len != file_len || !(0..=1).contains(&finished) {
@@ -227,6 +246,7 @@ impl Manifest {
             },
             finished: finished == 1,
             window,
+            clock,
             regions,
         })
     }
@@ -284,6 +304,14 @@ mod tests {
             },
             finished: true,
             window: [Some(123), None],
+            clock: ClockSync {
+                begin: Some(ClockSample {
+                    at_ns: 5,
+                    offset_ns: -7,
+                    error_ns: 2,
+                }),
+                end: None,
+            },
             regions: vec![
                 // An MPI call region: all five columns.
                 Region {

@@ -15,6 +15,7 @@
 //! as missing by the caller.
 
 use crate::attrs::{FileAttrs, RankAttrs};
+use crate::clock::ClockSync;
 use crate::error::AtPath;
 use crate::ffi::{self, Hid, Kit};
 use crate::manifest::{raw_runs, Manifest};
@@ -235,21 +236,40 @@ impl Dst<'_> {
         }
     }
 
-    /// Creates `rank<N>` with its attributes (and its MPI window, where known) and its
-    /// `regions` group; returns the latter.
+    /// Creates `rank<N>` with its attributes (its MPI window, where known, in rank 0's time
+    /// base; its clock samples and error bound, where measured) and its `regions` group;
+    /// returns the latter.
     fn rank_group(
         &self,
         rank: u32,
         attrs: &RankAttrs,
         window: [Option<i64>; 2],
+        clock: &ClockSync,
     ) -> Result<Hid, FormatError> {
         let e = |m| self.err(m);
         let g = ffi::create_group(self.file.id(), &rank_group_name(rank)).map_err(e)?;
         attrs.write_new(self.kit, g.id()).map_err(e)?;
         for (name, v) in crate::attrs::WINDOW.iter().zip(window) {
             if let Some(v) = v {
-                self.kit.attr_i64(g.id(), name, v).map_err(e)?;
+                self.kit
+                    .attr_i64(g.id(), name, clock.to_reference(v))
+                    .map_err(e)?;
             }
+        }
+        for (name, sample) in [
+            (crate::CLOCK_SYNC_BEGIN, clock.begin),
+            (crate::CLOCK_SYNC_END, clock.end),
+        ] {
+            if let Some(sample) = sample {
+                self.kit
+                    .attr_i64s(g.id(), name, &sample.to_array())
+                    .map_err(e)?;
+            }
+        }
+        if clock.begin.is_some() || clock.end.is_some() {
+            self.kit
+                .attr_i64(g.id(), crate::CLOCK_ERROR, clock.error_ns())
+                .map_err(e)?;
         }
         ffi::create_group(g.id(), "regions").map_err(e)
     }
@@ -267,6 +287,44 @@ impl Dst<'_> {
             self.kit.attr_str(g.id(), "name", name).map_err(e)?;
         }
         Ok(g)
+    }
+
+    /// Copies `elems` time values at `from_off` of `src` to `to_off` of the output, moved into
+    /// rank 0's time base by `clock`.
+    fn copy_aligned(
+        &self,
+        src: &Src,
+        from_off: u64,
+        to_off: u64,
+        elems: u64,
+        clock: &ClockSync,
+    ) -> Result<(), FormatError> {
+        use std::os::unix::fs::FileExt;
+        const BLOCK: u64 = 1 << 16;
+        let mut buf = vec![0u8; (BLOCK.min(elems) * 8) as usize];
+        let mut done = 0u64;
+        while done < elems {
+            let n = BLOCK.min(elems - done);
+            let part = &mut buf[..(n * 8) as usize];
+            src.raw
+                .read_exact_at(part, from_off + done * 8)
+                .map_err(|source| FormatError::Io {
+                    path: src.path.to_path_buf(),
+                    source,
+                })?;
+            for v in part.chunks_exact_mut(8) {
+                let t = i64::from_le_bytes(v.try_into().expect("8 bytes"));
+                v.copy_from_slice(&clock.to_reference(t).to_le_bytes());
+            }
+            self.raw
+                .write_all_at(part, to_off + done * 8)
+                .map_err(|source| FormatError::Io {
+                    path: self.path.to_path_buf(),
+                    source,
+                })?;
+            done += n;
+        }
+        Ok(())
     }
 
     /// Copies `len` bytes at `from_off` of `src` to `to_off` of the output.
@@ -304,7 +362,8 @@ fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<(u64, bool), FormatError> 
 /// Copies a rank file that carries a manifest (what `RankWriter` closed): the manifest says
 /// everything, so the input is never opened with HDF5.
 fn copy_listed(dst: &Dst, src: &Src, rank: u32, m: &Manifest) -> Result<(u64, bool), FormatError> {
-    let regions = dst.rank_group(rank, &m.attrs, m.window)?;
+    let regions = dst.rank_group(rank, &m.attrs, m.window, &m.clock)?;
+    let align = !m.clock.is_identity();
     let mut events = 0u64;
     for r in &m.regions {
         let g = dst.region_group(&regions, &encode_region_name(&r.name), Some(&r.name))?;
@@ -319,7 +378,11 @@ fn copy_listed(dst: &Dst, src: &Src, rank: u32, m: &Manifest) -> Result<(u64, bo
             }
             let base = offset.ok_or_else(|| dst.err(format!("{col}: no space allocated")))?;
             for run in runs {
-                dst.copy(src, run.addr, base + run.first * 8, run.elems * 8)?;
+                if align && is_time(col) {
+                    dst.copy_aligned(src, run.addr, base + run.first * 8, run.elems, &m.clock)?;
+                } else {
+                    dst.copy(src, run.addr, base + run.first * 8, run.elems * 8)?;
+                }
             }
         }
         events += r.len;
@@ -342,7 +405,8 @@ fn copy_through_hdf5(dst: &Dst, src: &Src, rank: u32) -> Result<(u64, bool), For
         None
     };
     let window = crate::attrs::WINDOW.map(|n| crate::attrs::read_i64(&sg, n));
-    let dregions = dst.rank_group(rank, &rank_attrs, window)?;
+    let clock = crate::attrs::read_clock(&sg);
+    let dregions = dst.rank_group(rank, &rank_attrs, window, &clock)?;
     let mut events = 0u64;
     let Some(regions) = regions else {
         return Ok((0, finished));
@@ -355,7 +419,7 @@ fn copy_through_hdf5(dst: &Dst, src: &Src, rank: u32) -> Result<(u64, bool), For
             if !sr.link_exists(col) {
                 continue;
             }
-            let n = copy_column(&sr, &dr, col, src, dst)?;
+            let n = copy_column(&sr, &dr, col, src, dst, &clock)?;
             if col == "start_times" {
                 events += n as u64;
             }
@@ -364,13 +428,20 @@ fn copy_through_hdf5(dst: &Dst, src: &Src, rank: u32) -> Result<(u64, bool), For
     Ok((events, finished))
 }
 
+/// `start_times` or `end_times`: the columns that hold times.
+fn is_time(col: &str) -> bool {
+    col == crate::COLUMNS[0] || col == crate::COLUMNS[1]
+}
+
 fn copy_column(
     src: &hdf5::Group,
     dst_group: &Hid,
     col: &str,
     from_file: &Src,
     to_file: &Dst,
+    clock: &ClockSync,
 ) -> Result<usize, FormatError> {
+    let align = is_time(col) && !clock.is_identity();
     let (src_path, dst_path) = (from_file.path, to_file.path);
     let sd = src.dataset(col).at(src_path)?;
     let n = sd.size();
@@ -382,7 +453,11 @@ fn copy_column(
         .map_err(|m| to_file.err(m))?;
     if let (Some(runs), Some(base)) = (raw_runs(&sd, n, from_file.len), offset) {
         for run in runs {
-            to_file.copy(from_file, run.addr, base + run.first * 8, run.elems * 8)?;
+            if align {
+                to_file.copy_aligned(from_file, run.addr, base + run.first * 8, run.elems, clock)?;
+            } else {
+                to_file.copy(from_file, run.addr, base + run.first * 8, run.elems * 8)?;
+            }
         }
         return Ok(n);
     }
@@ -390,7 +465,10 @@ fn copy_column(
     let mut from = 0;
     while from < n {
         let to = (from + SLICE).min(n);
-        let part = sd.read_slice_1d::<i64, _>(from..to).at(src_path)?;
+        let mut part = sd.read_slice_1d::<i64, _>(from..to).at(src_path)?;
+        if align {
+            part.mapv_inplace(|t| clock.to_reference(t));
+        }
         dd.write_slice(&part, from..to).at(dst_path)?;
         from = to;
     }
@@ -477,6 +555,82 @@ mod tests {
         assert!(!a.complete, "rank 1 has no data");
         std::fs::remove_file(out).unwrap();
         std::fs::remove_file(out2).unwrap();
+    }
+
+    #[test]
+    fn times_of_another_clock_are_moved_into_rank_0s_time_base_on_both_paths() {
+        const HOUR: i64 = 3_600_000_000_000;
+        let dir = tmpdir("clock");
+        // Rank 1 runs 7 h ahead of rank 0 and gains 1000 ns over its 10 s run.
+        let sync = crate::ClockSync {
+            begin: Some(crate::ClockSample {
+                at_ns: 7 * HOUR,
+                offset_ns: 7 * HOUR,
+                error_ns: 3,
+            }),
+            end: Some(crate::ClockSample {
+                at_ns: 7 * HOUR + 10_000_000_000,
+                offset_ns: 7 * HOUR + 1_000,
+                error_ns: 5,
+            }),
+        };
+        let path_of = |rank: u32| dir.join(crate::rank_file_name(rank));
+        for rank in [0u32, 1] {
+            let base = if rank == 1 { 7 * HOUR } else { 0 };
+            let attrs = RankAttrs {
+                rank: rank.into(),
+                ..Default::default()
+            };
+            let mut w = RankWriter::create(&path_of(rank), attrs).unwrap();
+            w.set_window(Some(base), Some(base + 10_000_000_000)).unwrap();
+            if rank == 1 {
+                w.set_clock(sync).unwrap();
+            }
+            w.append_with(
+                "MPI_Barrier",
+                &[base + 100, base + 5_000_000_000],
+                &[base + 200, base + 10_000_000_000],
+                &[0, 0],
+                &[(crate::BYTES, &[0, 0]), (crate::PEER, &[-1, -1])],
+            )
+            .unwrap();
+            w.finish().unwrap();
+        }
+        let check = |out: &Path| {
+            let r = ProfileReader::open(out).unwrap();
+            let zero = r.intervals(0, "MPI_Barrier").unwrap();
+            assert_eq!(zero.start_times, vec![100, 5_000_000_000]);
+            let one = r.intervals(1, "MPI_Barrier").unwrap();
+            assert_eq!(one.start_times, vec![100, 5_000_000_000 - 500]);
+            assert_eq!(one.end_times, vec![200, 10_000_000_000 - 1_000]);
+            assert_eq!(r.window(1).unwrap(), (Some(0), Some(10_000_000_000 - 1_000)));
+            // Non-time columns are copied unchanged.
+            assert_eq!(r.column(1, "MPI_Barrier", crate::PEER).unwrap(), Some(vec![-1, -1]));
+            let f = crate::files::open(out).unwrap();
+            let g = f.group("rank1").unwrap();
+            assert_eq!(crate::attrs::read_i64(&g, crate::CLOCK_ERROR), Some(5));
+            assert_eq!(crate::attrs::read_clock(&g), sync);
+            assert_eq!(crate::attrs::read_i64(&f.group("rank0").unwrap(), crate::CLOCK_ERROR), None);
+        };
+        let inputs: Vec<MergeInput> = [0u32, 1]
+            .iter()
+            .map(|&rank| MergeInput {
+                rank,
+                path: path_of(rank),
+            })
+            .collect();
+        let attrs = |_: &MergeReport| FileAttrs::default();
+        let out = dir.join("manifest.h5");
+        merge_with(&inputs, &out, attrs).unwrap();
+        check(&out);
+        // The same files without their manifests go through HDF5.
+        for rank in [0u32, 1] {
+            strip_manifest(&path_of(rank));
+        }
+        let out = dir.join("hdf5.h5");
+        merge_with(&inputs, &out, attrs).unwrap();
+        check(&out);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

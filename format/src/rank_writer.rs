@@ -39,6 +39,8 @@ pub struct RankWriter {
     attrs: RankAttrs,
     /// What `set_window` wrote, for the manifest.
     window: [Option<i64>; 2],
+    /// What `set_clock` wrote, for the manifest.
+    clock: crate::ClockSync,
 }
 
 impl RankWriter {
@@ -61,6 +63,7 @@ impl RankWriter {
             sets: HashMap::new(),
             attrs,
             window: [None, None],
+            clock: crate::ClockSync::default(),
         })
     }
 
@@ -174,6 +177,21 @@ impl RankWriter {
         Ok(())
     }
 
+    /// Records the rank's clock samples against rank 0's (`crate::clock`); a sample that is
+    /// `None` is left as it was.
+    pub fn set_clock(&mut self, sync: crate::ClockSync) -> Result<(), FormatError> {
+        for (name, (sample, kept)) in [crate::CLOCK_SYNC_BEGIN, crate::CLOCK_SYNC_END].iter().zip([
+            (sync.begin, &mut self.clock.begin),
+            (sync.end, &mut self.clock.end),
+        ]) {
+            if let Some(s) = sample {
+                crate::attrs::write_i64s(&self.rank_group, name, &s.to_array(), &self.path)?;
+                *kept = Some(s);
+            }
+        }
+        Ok(())
+    }
+
     /// Pushes everything written so far to disk.
     pub fn flush(&self) -> Result<(), FormatError> {
         self.file.flush().at(&self.path)
@@ -233,6 +251,7 @@ impl RankWriter {
             attrs: self.attrs.clone(),
             finished,
             window: self.window,
+            clock: self.clock,
             regions,
         })
     }

@@ -64,6 +64,23 @@ pub fn write_world(path: &Path, world: u32) -> Result<(), FormatError> {
     file.close().at(path)
 }
 
+/// The root attribute saying how many ranks did not see rank 0's directory and sent their
+/// files to rank 0 over MPI (absent: every rank wrote into the directory the merge read).
+pub const SENT_OVER_MPI_ATTR: &str = "rank_files_sent_over_mpi";
+
+/// Writes [`SENT_OVER_MPI_ATTR`] into the merged file `path`.
+pub fn write_sent_over_mpi(path: &Path, n: i64) -> Result<(), FormatError> {
+    let file = crate::files::open_rw(path).at(path)?;
+    crate::attrs::write_i64(&file, SENT_OVER_MPI_ATTR, n, path)?;
+    file.close().at(path)
+}
+
+/// [`SENT_OVER_MPI_ATTR`] of a merged file, if written.
+pub fn read_sent_over_mpi(path: &Path) -> Option<i64> {
+    let file = crate::files::open(path).ok()?;
+    crate::attrs::read_i64(&file, SENT_OVER_MPI_ATTR)
+}
+
 /// The `world` root attribute of a merged file (None: unreadable, or written before worlds
 /// were recorded).
 pub fn read_world(path: &Path) -> Option<u32> {

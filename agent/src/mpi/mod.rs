@@ -4,6 +4,7 @@
 //! Invariant: handles travel as pointer-sized integers; every call goes to the real `PMPI_*`.
 
 pub mod calls;
+pub mod clock_sync;
 pub mod find;
 
 use std::ffi::{c_char, c_int, c_void};
@@ -20,6 +21,11 @@ type CommFn = unsafe extern "C" fn(usize) -> c_int;
 type CommFreeFn = unsafe extern "C" fn(*mut u64) -> c_int;
 type BcastFn = unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, usize) -> c_int;
 type GetParentFn = unsafe extern "C" fn(*mut u64) -> c_int;
+type SendFn = unsafe extern "C" fn(*const c_void, c_int, usize, c_int, c_int, usize) -> c_int;
+type RecvFn =
+    unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, c_int, usize, usize) -> c_int;
+type AllgatherFn =
+    unsafe extern "C" fn(*const c_void, c_int, usize, *mut c_void, c_int, usize, usize) -> c_int;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Abi {
@@ -58,6 +64,9 @@ pub struct Mpi {
     comm_size: CommIntFn,
     barrier: CommFn,
     bcast: BcastFn,
+    send: SendFn,
+    recv: RecvFn,
+    allgather: AllgatherFn,
     comm_free: CommFreeFn,
 }
 
@@ -151,6 +160,9 @@ impl Mpi {
             comm_size: func!("PMPI_Comm_size", CommIntFn),
             barrier: func!("PMPI_Barrier", CommFn),
             bcast: func!("PMPI_Bcast", BcastFn),
+            send: func!("PMPI_Send", SendFn),
+            recv: func!("PMPI_Recv", RecvFn),
+            allgather: func!("PMPI_Allgather", AllgatherFn),
             comm_free: func!("PMPI_Comm_free", CommFreeFn),
         })
     }
@@ -186,6 +198,62 @@ impl Mpi {
                 self.comm,
             )
         };
+    }
+
+    /// Sends `buf` to `dest` with `tag` on the agent's communicator.
+    pub fn send_bytes(&self, buf: &[u8], dest: i32, tag: i32) {
+        // SAFETY: buf is valid for buf.len() bytes; MPI_BYTE of the detected ABI; our
+        // communicator.
+        unsafe {
+            (self.send)(
+                buf.as_ptr() as *const c_void,
+                buf.len() as c_int,
+                self.byte,
+                dest,
+                tag,
+                self.comm,
+            )
+        };
+    }
+
+    /// Receives into `buf` from `source` with `tag` on the agent's communicator.
+    pub fn recv_bytes(&self, buf: &mut [u8], source: i32, tag: i32) {
+        let status_ignore = match self.abi {
+            Abi::OpenMpi => 0usize,
+            Abi::Mpich => 1usize,
+        };
+        // SAFETY: buf is valid for buf.len() bytes; MPI_BYTE and MPI_STATUS_IGNORE of the
+        // detected ABI; our communicator.
+        unsafe {
+            (self.recv)(
+                buf.as_mut_ptr() as *mut c_void,
+                buf.len() as c_int,
+                self.byte,
+                source,
+                tag,
+                self.comm,
+                status_ignore,
+            )
+        };
+    }
+
+    /// Every rank's `mine` (the same length on every rank), in rank order.
+    pub fn allgather_bytes(&self, mine: &[u8]) -> Vec<u8> {
+        let size = self.size().max(1) as usize;
+        let mut all = vec![0u8; mine.len() * size];
+        // SAFETY: `mine` holds len bytes, `all` len × size; MPI_BYTE of the detected ABI.
+        unsafe {
+            (self.allgather)(
+                mine.as_ptr() as *const c_void,
+                mine.len() as c_int,
+                self.byte,
+                all.as_mut_ptr() as *mut c_void,
+                mine.len() as c_int,
+                self.byte,
+                self.comm,
+            )
+        };
+        all
     }
 
     /// Frees the agent's communicator (before the real finalize).

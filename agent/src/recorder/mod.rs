@@ -135,6 +135,18 @@ pub fn set_window(begin: Option<i64>, end: Option<i64>) {
     });
 }
 
+/// Records a clock sample of this rank against rank 0's in its file, if it has one.
+pub fn set_clock(sync: scope_format::ClockSync) {
+    let _files = lock_files();
+    with_sink(|s| {
+        if let Some(w) = s.writer.as_mut() {
+            if let Err(e) = w.set_clock(sync) {
+                log::error(&format!("recording the clock offset: {e}"));
+            }
+        }
+    });
+}
+
 pub fn has_rank_file() -> bool {
     with_sink(|s| s.writer.is_some())
 }

@@ -239,6 +239,26 @@ mod tests {
     }
 
     #[test]
+    fn springboard_padding_rules() {
+        let board = |pad: &[u8], start: u64, patch_at: u64| {
+            springboard(&Padding { start, bytes: pad }, patch_at)
+        };
+        // The last 5 bytes of NOP/INT3 padding, multi-byte NOPs included.
+        assert_eq!(board(&[0xCC; 5], 0x1000, 0x1005), Some(0x1000));
+        assert_eq!(
+            board(&[0x66, 0x0F, 0x1F, 0x44, 0x00, 0x00, 0x90], 0x1000, 0x1007),
+            Some(0x1002)
+        );
+        // Fewer than 5 bytes: no room for the jump.
+        assert_eq!(board(&[0xCC; 4], 0x1000, 0x1004), None);
+        // Out of the 2-byte jump's reach (rel8 backwards from patch_at + 2).
+        assert_eq!(board(&[0xCC; 8], 0x1000, 0x1000 + 3 + 127), None);
+        assert_eq!(board(&[0xCC; 8], 0x1000, 0x1000 + 3 + 126), Some(0x1003));
+        // Anything but padding: never touched.
+        assert_eq!(board(&[0xCC, 0xCC, 0xC3, 0xCC, 0xCC, 0xCC], 0x1000, 0x1006), None);
+    }
+
+    #[test]
     fn rip_relative_is_rewritten() {
         // mov rax,[rip+0x100]; ret ; at 0x1000, target 0x1107
         let code = [0x48, 0x8B, 0x05, 0x00, 0x01, 0x00, 0x00, 0xC3];
