@@ -40,9 +40,12 @@ impl Placement {
         self.local.as_deref().or(self.shared.as_deref())
     }
 
-    /// The ranks that send their file to rank 0.
+    /// The ranks that send their file to rank 0 (never rank 0; nobody without a directory).
     pub fn senders(&self) -> Vec<u32> {
-        (0..self.sees.len() as u32)
+        if self.shared.is_none() {
+            return Vec::new();
+        }
+        (1..self.sees.len() as u32)
             .filter(|&r| !self.sees[r as usize])
             .collect()
     }
@@ -85,6 +88,12 @@ pub fn agree(m: &Mpi, rank: u32, out: &Path, spawned: bool) -> Placement {
         .into_iter()
         .map(|b| b != 0)
         .collect();
+    if rank == 0 {
+        // Every rank has looked: the directory holds only rank files from here on.
+        if let Some(d) = &shared {
+            let _ = std::fs::remove_file(d.join(TOKEN_FILE));
+        }
+    }
     let local = (shared.is_some() && !seen).then(|| own_dir(out, spawned)).flatten();
     Placement {
         shared,

@@ -62,6 +62,16 @@ impl ProfileReader {
         Ok(ranks)
     }
 
+    /// A rank's clock samples against rank 0's and the error bound of its aligned times
+    /// (`crate::clock`), where measured.
+    pub fn clock(&self, rank: u32) -> Result<(crate::ClockSync, Option<i64>), FormatError> {
+        let g = self.file.group(&rank_group_name(rank)).at(&self.path)?;
+        Ok((
+            crate::attrs::read_clock(&g),
+            crate::attrs::read_i64(&g, crate::CLOCK_ERROR),
+        ))
+    }
+
     pub fn rank_attrs(&self, rank: u32) -> Result<RankAttrs, FormatError> {
         let g = self.file.group(&rank_group_name(rank)).at(&self.path)?;
         Ok(RankAttrs::read(&g))

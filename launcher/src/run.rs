@@ -8,7 +8,7 @@ use crate::args::{self, Parsed, RunArgs};
 use crate::command::{self, RankEnvInput};
 use crate::error::{Fail, Result};
 use crate::regions::{self, Object};
-use crate::{child, libs, mpi, program, salvage, summary, worlds};
+use crate::{child, libs, mpi, nodes, program, salvage, summary, worlds};
 use std::path::{Path, PathBuf};
 
 const TOOL: &str = "scope-run";
@@ -207,6 +207,7 @@ fn run(a: &RunArgs) -> Result<i32> {
         say(&line);
     }
     report(&output);
+    nodes::lines(&output).iter().for_each(|l| say(l));
     for w in &spawned {
         report_as(
             &w.path,
