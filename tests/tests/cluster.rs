@@ -6,7 +6,8 @@
 //! here too, ignored until the agent can pass them: barriers line up across nodes in the merged
 //! file, and output on node 1's local /tmp. A rank on node 3 crashing (output directory shared):
 //! the other nodes' data is salvaged, the file says incomplete, the status passes through.
-//! Where namespaces cannot be made (not root) each test prints why and returns.
+//! Where namespaces cannot be made (not root) each test prints why and returns (libtest counts
+//! it as passed); with `SCOPE_REQUIRE_CLUSTER` set it fails instead, for CI that runs as root.
 
 use scope_tests::cluster::{fake_ssh, Cluster, Isolation};
 use scope_tests::mpi::run_locked;
@@ -32,6 +33,9 @@ fn cluster(flavor: Flavor) -> Option<Cluster> {
     };
     match Cluster::up(NODES, isolation) {
         Ok(c) => Some(c),
+        Err(why) if std::env::var_os("SCOPE_REQUIRE_CLUSTER").is_some() => {
+            panic!("SCOPE_REQUIRE_CLUSTER is set but no cluster can be made: {why}")
+        }
         Err(why) => {
             eprintln!("SKIPPED: cannot simulate a cluster here: {why}");
             None
