@@ -118,8 +118,13 @@ cmd_up() {
     dir="$(state_dir "$id")"
     subnet="10.213.$((16#${id:2:2} % 254 + 1))"
     owner_start="$(start_time "$owner")" || die "owner $owner is not running"
-    mkdir -p "$dir"
-    printf '%s %s\n' "$owner" "$owner_start" >"$dir/owner"
+    # The state appears with its owner already in it, so a concurrent clean-stale never sees a
+    # cluster without one.
+    mkdir -p "$STATE_ROOT"
+    local tmp
+    tmp="$(mktemp -d "$STATE_ROOT/.new.XXXXXX")"
+    printf '%s %s\n' "$owner" "$owner_start" >"$tmp/owner"
+    mv -T "$tmp" "$dir"
     printf '%s\n' "$n" >"$dir/nodes"
     printf '%s\n' "$step" >"$dir/clock-step"
     # From here on a failure (or an interruption) removes what was made.
