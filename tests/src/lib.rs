@@ -8,11 +8,13 @@
 //! - [`proc`]: running a child: timeout, process group, captured output.
 //! - [`workdir`]: one temporary directory per test, kept when the test fails.
 //! - [`mpi`]: the two MPI flavours and the ways of launching a fixture (plain, agent, scope-run).
+//! - [`cluster`]: a simulated cluster of nodes (namespaces) and running commands on its nodes.
 //! - [`mount`]: a tmpfs for one test (a full disk, a read-only directory).
 //! - [`profile`]: reading a result file through `scope-format` and asserting exact facts.
 //! - [`engine`]: the interception engine's fixtures, each run with and without the agent.
 //! - [`oracle`]: the reference tool's readers (`scope-profiler` 0.2.6 and 0.7.5).
 
+pub mod cluster;
 pub mod engine;
 pub mod fixtures;
 pub mod mount;

@@ -82,3 +82,16 @@ fn errors() {
     assert_eq!(p("--help").unwrap(), Parsed::Help);
     assert_eq!(p("-V").unwrap(), Parsed::Version);
 }
+
+#[test]
+fn multi_node_host_options_pass_through() {
+    // Hydra: hostfile, remote launcher, interface; Open MPI: hostfile, host list, rsh agent.
+    let hydra = "-f hosts -launcher ssh -launcher-exec /x/fake-ssh -iface scope0 -hosts a:2,b:2";
+    let a = run(&format!("-c s.toml {hydra} -n 6 -- ./prog x"));
+    assert_eq!(a.launcher_args, v(hydra));
+    assert_eq!((a.np, a.program.as_str()), (Some(6), "./prog"));
+    let ompi = "--hostfile hosts -H a:2,b:2 --mca plm_rsh_agent /x/fake-ssh";
+    let a = run(&format!("-o out.h5 {ompi} -n 6 -- ./prog"));
+    assert_eq!(a.launcher_args, v(ompi));
+    assert_eq!(a.output, Some(PathBuf::from("out.h5")));
+}
