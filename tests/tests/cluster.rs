@@ -2,9 +2,10 @@
 //! its own network, hostname, /tmp and CLOCK_MONOTONIC, 7 h apart) under Open MPI and MPICH,
 //! started on node 1 through scope-run with the launchers' own host options (hostfile, remote
 //! agent, interface), which scope-run must pass through untouched. Checked: the program's output
-//! is unchanged, every rank's calls are all there, each rank's `hostname` is its node. Written
-//! here too, ignored until the agent can pass them: barriers line up across nodes in the merged
-//! file, and output on node 1's local /tmp. A rank on node 3 crashing (output directory shared):
+//! is unchanged, every rank's calls are all there, each rank's `hostname` is its node; barriers
+//! line up across nodes in the merged file (clock alignment); output on node 1's local /tmp
+//! (no shared directory: the other nodes' files come over MPI). A rank on node 3 crashing
+//! (output directory shared):
 //! the other nodes' data is salvaged, the file says incomplete, the status passes through.
 //! Where namespaces cannot be made (not root) each test prints why and returns (libtest counts
 //! it as passed); with `SCOPE_REQUIRE_CLUSTER` set it fails instead, for CI that runs as root.
@@ -257,19 +258,16 @@ fn barriers_aligned(flavor: Flavor) {
 }
 
 #[test]
-#[ignore = "needs clock alignment in the agent (issue 13 item 2)"]
 fn openmpi_barriers_aligned_across_nodes() {
     barriers_aligned(Flavor::OpenMpi);
 }
 
 #[test]
-#[ignore = "needs clock alignment in the agent (issue 13 item 2)"]
 fn mpich_barriers_aligned_across_nodes() {
     barriers_aligned(Flavor::Mpich);
 }
 
 #[test]
-#[ignore = "needs the no-shared-directory path (issue 13 item 3)"]
 fn openmpi_output_on_node_local_tmp() {
     let flavor = Flavor::OpenMpi;
     let Some(c) = cluster(flavor) else { return };
