@@ -9,9 +9,14 @@
 #
 # The directory is $SCOPE_SLURM_DIR, else <repo>/target/slurm. Nodes are n1..nN, each a slurmd
 # on 127.0.0.1 with its own port (`slurmd -N nK`), its own spool and its own TmpFS (pmix puts its
-# per-job directory there: shared, several slurmd collide in /tmp/spmix_appdir_*). They declare
-# more CPUs than the machine has (SlurmdParameters=config_overrides). munged runs with its own key
-# and socket, so a site munged is neither used nor disturbed. Only 127.0.0.1 is ever contacted.
+# per-job directory there: shared, several slurmd collide in /tmp/spmix_appdir_*), started in
+# its own UTS and mount namespaces (`unshare --uts --mount`): hostname nK, a private tmpfs on
+# /tmp and on /dev/shm, inherited by its steps and ranks. Without them the ranks of all nodes
+# share one hostname and /dev/shm, and Open MPI's shared-memory BTL (vader) names its segments
+# /dev/shm/vader_segment.<hostname>.<jobid>.<local rank>: local rank 0 of every node maps the
+# same file, and ranks crash in mca_btl_vader_poll_handle_frag. They declare more CPUs than the
+# machine has (SlurmdParameters=config_overrides). munged runs with its own key and socket, so a
+# site munged is neither used nor disturbed. Only 127.0.0.1 is ever contacted.
 # Needs root (apt-get, daemons as SlurmUser=root).
 set -euo pipefail
 
@@ -86,7 +91,7 @@ MinJobAge=5
 EOF
         local k
         for k in $(seq 1 "$n"); do
-            echo "NodeName=n$k NodeHostname=$host NodeAddr=127.0.0.1 Port=$((BASE + k))" \
+            echo "NodeName=n$k NodeHostname=n$k NodeAddr=127.0.0.1 Port=$((BASE + k))" \
                 "CPUs=$CPUS_PER_NODE State=UNKNOWN"
         done
         echo "PartitionName=main Nodes=n[1-$n] Default=YES MaxTime=INFINITE State=UP"
@@ -142,7 +147,11 @@ up() {
     local k
     for k in $(seq 1 "$n"); do
         mkdir -p "$DIR/spool-n$k" "$DIR/tmp-n$k"
-        slurmd -f "$CONF" -N "n$k"
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        unshare --uts --mount --propagation private sh -euc \
+            'hostname "$1"; mount -t tmpfs -o mode=1777 tmpfs /tmp
+             mount -t tmpfs -o mode=1777 tmpfs /dev/shm; exec slurmd -f "$2" -N "$1"' \
+            sh "n$k" "$CONF"
     done
     wait_for "$n idle node(s)" 30 all_idle
     log "up: $n node(s); SLURM_CONF=$CONF"
@@ -162,10 +171,24 @@ stop() {
     kill -KILL "$pid" 2>/dev/null || true
 }
 
+# cancel_jobs: end every job of this cluster through Slurm, so that no slurmstepd (which
+# outlives its slurmd) and no task is left; waits up to 15 s.
+cancel_jobs() {
+    local i
+    SLURM_CONF="$CONF" scontrol ping >/dev/null 2>&1 || return 0
+    SLURM_CONF="$CONF" scancel --quiet --user=root 2>/dev/null || true
+    for i in $(seq 1 75); do
+        [ -z "$(SLURM_CONF="$CONF" squeue -h -o %i 2>/dev/null)" ] && return 0
+        sleep 0.2
+    done
+    log "jobs still listed after scancel: $(SLURM_CONF="$CONF" squeue -h 2>&1 | tr '\n' ' ')"
+}
+
 down() {
     [ -e "$DIR" ] || return 0
     local f
-    # Nodes first (their steps end with them), then the controller, then munged.
+    cancel_jobs
+    # Nodes first, then the controller, then munged.
     for f in "$DIR"/run/slurmd-*.pid; do
         [ -e "$f" ] && stop "$f"
     done
