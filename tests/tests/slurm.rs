@@ -83,6 +83,9 @@ fn counts_as_under_mpirun(flavor: Flavor, plugin: &str) {
     p.assert_ranks(6);
     p.assert_exact_counts(&COUNTS);
     p.assert_well_formed();
+    // Block distribution, 2 per node: ranks 0-1 on n1, 2-3 on n2, 4-5 on n3.
+    let hosts: Vec<&str> = p.rank_attrs.values().map(|a| a.hostname.as_str()).collect();
+    assert_eq!(hosts, ["n1", "n1", "n2", "n2", "n3", "n3"], "{p}");
     // run_with_agent_mpirun takes the run lock itself.
     let plain = WorkDir::new(&format!("slurm_mpirun_{}", flavor.suffix()));
     let mpirun = run_with_agent_mpirun(&plain, flavor, 6, CONFIG, &prog, &[""; 0]);
