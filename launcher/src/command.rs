@@ -2,6 +2,9 @@
 //! variables to the ranks only (`-x`, `-genv`, `--export`), or the program itself with them.
 //! Invariant: `LD_PRELOAD` and `SCOPE_*` never go into an MPI launcher's own environment
 //! (the agent would load into `mpirun`, `orted`, `hydra_pmi_proxy`); only `Direct` sets `env`.
+//! `srun` gets the MPI plugin chosen in `mpi` and `--quit-on-interrupt` (one SIGINT ends the
+//! step, as it ends `mpirun`; srun alone wants a second within a second), each only when the
+//! launcher options do not already say it.
 
 use crate::mpi::{Kind, Launcher};
 use scope_config::env as var;
@@ -65,6 +68,15 @@ pub fn rank_env(i: &RankEnvInput) -> Vec<(String, String)> {
     env
 }
 
+/// Whether the launcher options hold the option `long` (also as `long=value`) or `short`.
+fn given(forwarded: &[String], long: &str, short: Option<&str>) -> bool {
+    forwarded.iter().any(|t| {
+        t == long
+            || t.strip_prefix(long).is_some_and(|r| r.starts_with('='))
+            || short.is_some_and(|s| t == s)
+    })
+}
+
 /// The command for `launcher` with `np` ranks, launcher options `forwarded`, rank
 /// environment `env`, and the program with its arguments.
 pub fn build(
@@ -98,6 +110,15 @@ pub fn build(
         Kind::Slurm => {
             let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
             a.push(format!("--export=ALL,{}", vars.join(",")));
+            if let Some(p) = launcher
+                .srun_mpi
+                .filter(|_| !given(forwarded, "--mpi", None))
+            {
+                a.push(format!("--mpi={p}"));
+            }
+            if !given(forwarded, "--quit-on-interrupt", Some("-q")) {
+                a.push("--quit-on-interrupt".to_string());
+            }
         }
     }
     if let Some(n) = np {

@@ -6,6 +6,9 @@ use std::fmt;
 
 /// Exit status for a check that failed before anything ran (usage, program, config, symbols).
 pub const EXIT_CHECK: i32 = 2;
+/// Exit status of a run whose program succeeded but whose profile holds fewer ranks than were
+/// launched (see `shortfall`); a failed program's own status is kept instead.
+pub const EXIT_RANKS_MISSING: i32 = 3;
 /// Exit status when the launcher or program could not be executed at all.
 pub const EXIT_NOT_STARTED: i32 = 127;
 

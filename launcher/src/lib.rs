@@ -16,5 +16,6 @@ pub mod ranks;
 pub mod regions;
 pub mod run;
 pub mod salvage;
+pub mod shortfall;
 pub mod summary;
 pub mod worlds;

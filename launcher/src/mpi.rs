@@ -1,7 +1,11 @@
 //! Which MPI the program links and which launcher command starts its ranks. All knowledge of
 //! MPI implementations' library and launcher names lives here.
 //! Invariant: a chosen launcher's flavour comes from its own `--version` output (or is `srun`
-//! / direct), never from its name alone, so `mpirun` pointing at MPICH is handled.
+//! / direct), never from its name alone, so `mpirun` pointing at MPICH is handled. `srun` is
+//! told the program's MPI (`--mpi=pmix` / `pmi2`) unless the user chose a plugin
+//! (`SLURM_MPI_TYPE`, or `--mpi` among the launcher options, see `command`): without one, the
+//! ranks of an MPI that the site's default plugin does not serve start as separate one-rank
+//! jobs.
 
 use crate::args::LauncherChoice;
 use crate::error::{Fail, Result};
@@ -40,6 +44,8 @@ pub struct Launcher {
     pub kind: Kind,
     /// The command to execute (empty for `Direct`).
     pub command: String,
+    /// `srun --mpi=` plugin for the program's MPI (`Slurm` only; `None`: srun's default).
+    pub srun_mpi: Option<&'static str>,
 }
 
 impl MpiLib {
@@ -112,19 +118,40 @@ pub fn probe(cmd: &str) -> Option<Kind> {
     version_kind(&text)
 }
 
+/// The `srun --mpi` plugin that wires up ranks of `lib`: PMIx for Open MPI (Debian's 4.1 is
+/// built against PMIx), PMI-2 for the MPICH family. `None` when the program's MPI is not known
+/// at link time or when the user named a plugin in `SLURM_MPI_TYPE` (srun reads it itself).
+pub fn srun_plugin(lib: MpiLib, user_type: Option<&str>) -> Option<&'static str> {
+    if user_type.is_some_and(|t| !t.is_empty()) {
+        return None;
+    }
+    match lib {
+        MpiLib::OpenMpi => Some("pmix"),
+        MpiLib::Mpich => Some("pmi2"),
+        MpiLib::Abi | MpiLib::Unknown => None,
+    }
+}
+
 fn found(kind: Kind, command: &str) -> Launcher {
     Launcher {
         kind,
         command: command.to_string(),
+        srun_mpi: None,
+    }
+}
+
+/// `srun` (or `cmd`, which is Slurm's) for ranks of `lib`.
+fn slurm(cmd: &str, lib: MpiLib) -> Launcher {
+    let user = std::env::var("SLURM_MPI_TYPE").ok();
+    Launcher {
+        srun_mpi: srun_plugin(lib, user.as_deref()),
+        ..found(Kind::Slurm, cmd)
     }
 }
 
 /// Picks the launcher for `choice`, `np` ranks and a program linking `lib`.
 pub fn choose(choice: LauncherChoice, np: Option<u32>, lib: MpiLib) -> Result<Launcher> {
-    let direct = Launcher {
-        kind: Kind::Direct,
-        command: String::new(),
-    };
+    let direct = found(Kind::Direct, "");
     match choice {
         LauncherChoice::None => {
             if np.is_some_and(|n| n > 1) {
@@ -138,7 +165,7 @@ pub fn choose(choice: LauncherChoice, np: Option<u32>, lib: MpiLib) -> Result<La
         LauncherChoice::Auto => auto(lib),
         LauncherChoice::Srun => {
             which("srun").ok_or_else(|| Fail::check("cannot find 'srun' on PATH"))?;
-            Ok(found(Kind::Slurm, "srun"))
+            Ok(slurm("srun", lib))
         }
         LauncherChoice::Mpirun => explicit("mpirun", lib),
         LauncherChoice::Mpiexec => explicit("mpiexec", lib),
@@ -147,7 +174,7 @@ pub fn choose(choice: LauncherChoice, np: Option<u32>, lib: MpiLib) -> Result<La
 
 fn auto(lib: MpiLib) -> Result<Launcher> {
     if std::env::var_os("SLURM_JOB_ID").is_some() && which("srun").is_some() {
-        return Ok(found(Kind::Slurm, "srun"));
+        return Ok(slurm("srun", lib));
     }
     let try_cmds: &[&str] = match lib {
         MpiLib::OpenMpi => &["mpirun", "mpirun.openmpi", "mpiexec", "mpiexec.openmpi"],
@@ -208,7 +235,7 @@ fn explicit(cmd: &str, lib: MpiLib) -> Result<Launcher> {
             }
             Ok(found(k, cmd))
         }
-        Some(Kind::Slurm) => Ok(found(Kind::Slurm, cmd)),
+        Some(Kind::Slurm) => Ok(slurm(cmd, lib)),
         _ => Err(Fail::check(format!(
             "cannot tell which MPI '{cmd}' belongs to: its --version names neither Open MPI \
              nor HYDRA"
@@ -250,6 +277,16 @@ mod tests {
         assert_eq!(version_kind("HYDRA build details:"), Some(Kind::Hydra));
         assert_eq!(version_kind("slurm 23.02.6"), Some(Kind::Slurm));
         assert_eq!(version_kind("something else"), None);
+    }
+
+    #[test]
+    fn srun_plugin_follows_the_program_unless_the_user_chose() {
+        assert_eq!(srun_plugin(MpiLib::OpenMpi, None), Some("pmix"));
+        assert_eq!(srun_plugin(MpiLib::Mpich, None), Some("pmi2"));
+        assert_eq!(srun_plugin(MpiLib::Mpich, Some("")), Some("pmi2"));
+        assert_eq!(srun_plugin(MpiLib::Mpich, Some("pmix")), None);
+        assert_eq!(srun_plugin(MpiLib::Unknown, None), None);
+        assert_eq!(srun_plugin(MpiLib::Abi, None), None);
     }
 
     #[test]

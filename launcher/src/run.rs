@@ -6,9 +6,9 @@
 
 use crate::args::{self, Parsed, RunArgs};
 use crate::command::{self, RankEnvInput};
-use crate::error::{Fail, Result};
+use crate::error::{Fail, Result, EXIT_RANKS_MISSING};
 use crate::regions::{self, Object};
-use crate::{child, libs, mpi, nodes, program, salvage, summary, worlds};
+use crate::{child, libs, mpi, nodes, program, salvage, shortfall, summary, worlds};
 use std::path::{Path, PathBuf};
 
 const TOOL: &str = "scope-run";
@@ -218,7 +218,18 @@ fn run(a: &RunArgs) -> Result<i32> {
             ),
         );
     }
-    Ok(code)
+    // Last, so that it is what the user sees.
+    let plugin = mpi::srun_plugin(flavour, None);
+    match a
+        .np
+        .and_then(|n| shortfall::check(&output, n, launcher.kind, plugin))
+    {
+        Some(lines) => {
+            lines.iter().for_each(|l| say(l));
+            Ok(if code == 0 { EXIT_RANKS_MISSING } else { code })
+        }
+        None => Ok(code),
+    }
 }
 
 /// The run left no output: merge what the ranks flushed, and say what is missing.

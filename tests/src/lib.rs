@@ -13,6 +13,7 @@
 //! - [`profile`]: reading a result file through `scope-format` and asserting exact facts.
 //! - [`engine`]: the interception engine's fixtures, each run with and without the agent.
 //! - [`oracle`]: the reference tool's readers (`scope-profiler` 0.2.6 and 0.7.5).
+//! - [`slurm`]: a real Slurm (munged, slurmctld, one slurmd per node) for one test.
 
 pub mod cluster;
 pub mod engine;
@@ -23,6 +24,7 @@ pub mod oracle;
 pub mod paths;
 pub mod proc;
 pub mod profile;
+pub mod slurm;
 pub mod workdir;
 
 pub use fixtures::{fixture, Fixture};

@@ -21,6 +21,7 @@ fn launcher(kind: Kind, cmd: &str) -> Launcher {
     Launcher {
         kind,
         command: cmd.into(),
+        srun_mpi: None,
     }
 }
 
@@ -154,12 +155,54 @@ fn srun_uses_export() {
         s(&[
             "--export=ALL,LD_PRELOAD=/opt/scope/libscope_agent.so,SCOPE_CONFIG=/w/scope.toml,\
              SCOPE_OUTPUT=/w/out.h5,SCOPE_TARGET=/w/solver,SCOPE_LAUNCHED=1",
+            "--quit-on-interrupt",
             "-n",
             "8",
             "--cpu-bind=cores",
             "./solver",
             "-v"
         ])
+    );
+}
+
+fn srun_words(srun_mpi: Option<&'static str>, forwarded: &[&str]) -> Vec<String> {
+    let l = Launcher {
+        srun_mpi,
+        ..launcher(Kind::Slurm, "srun")
+    };
+    let l = build(&l, Some(6), &s(forwarded), &env(), "./solver", &[]);
+    l.args[1..].to_vec()
+}
+
+#[test]
+fn srun_gets_the_programs_mpi_plugin_unless_one_is_given() {
+    let quit = "--quit-on-interrupt";
+    assert_eq!(
+        srun_words(Some("pmi2"), &[]),
+        s(&["--mpi=pmi2", quit, "-n", "6", "./solver"])
+    );
+    assert_eq!(
+        srun_words(Some("pmi2"), &["--mpi=pmix"]),
+        s(&[quit, "-n", "6", "--mpi=pmix", "./solver"])
+    );
+    assert_eq!(
+        srun_words(Some("pmix"), &["--mpi", "none"]),
+        s(&[quit, "-n", "6", "--mpi", "none", "./solver"])
+    );
+    // `--mpix` is not `--mpi`.
+    assert_eq!(
+        srun_words(Some("pmix"), &["--mpix"]),
+        s(&["--mpi=pmix", quit, "-n", "6", "--mpix", "./solver"])
+    );
+    assert_eq!(srun_words(None, &[]), s(&[quit, "-n", "6", "./solver"]));
+}
+
+#[test]
+fn srun_quits_on_one_interrupt_unless_told_already() {
+    assert_eq!(srun_words(None, &["-q"]), s(&["-n", "6", "-q", "./solver"]));
+    assert_eq!(
+        srun_words(None, &["--quit-on-interrupt"]),
+        s(&["-n", "6", "--quit-on-interrupt", "./solver"])
     );
 }
 
