@@ -246,8 +246,9 @@ pub fn after_mpi_init() {
             ));
         }
         // Collective: every rank measures, whatever failed locally.
+        let t0 = clock::monotonic_ns();
         let begin = mpi::clock_sync::measure(&m, rank, size);
-        log_clock("MPI_Init", &begin);
+        log_clock("MPI_Init", &begin, clock::monotonic_ns() - t0);
         recorder::set_clock(scope_format::ClockSync {
             begin: Some(begin),
             end: None,
@@ -262,10 +263,12 @@ pub fn after_mpi_init() {
     });
 }
 
-fn log_clock(when: &str, s: &scope_format::ClockSample) {
+fn log_clock(when: &str, s: &scope_format::ClockSample, took_ns: i64) {
     log::info(&format!(
-        "clock at {when}: {} ns ahead of rank 0's (± {} ns)",
-        s.offset_ns, s.error_ns
+        "clock at {when}: {} ns ahead of rank 0's (± {} ns), measured in {} µs",
+        s.offset_ns,
+        s.error_ns,
+        took_ns / 1000
     ));
 }
 
@@ -289,12 +292,13 @@ pub fn before_mpi_finalize() {
         recorder::stop_and_flush_all();
         recorder::set_window(None, Some(finalize_at));
         // Collective, like the barrier below: every rank with MPI takes part.
+        let t0 = clock::monotonic_ns();
         if let Some(end) = with_life(|l| {
             l.mpi
                 .as_ref()
                 .map(|m| mpi::clock_sync::measure(m, l.rank, l.size))
         }) {
-            log_clock("MPI_Finalize", &end);
+            log_clock("MPI_Finalize", &end, clock::monotonic_ns() - t0);
             recorder::set_clock(scope_format::ClockSync {
                 begin: None,
                 end: Some(end),

@@ -6,7 +6,8 @@
 //! half that round trip) and stores both samples in the rank's file. The merge rewrites the
 //! rank's `start_times`, `end_times` and MPI window into rank 0's time base,
 //! `t0 = t - offset(t)`, with `offset(t)` interpolated linearly between the two samples (the
-//! drift), so every reader is right without knowing about it. The raw samples stay beside the
+//! drift) where they differ by more than their error bounds, else the more precise sample's
+//! offset, so every reader is right without knowing about it. The raw samples stay beside the
 //! data (`clock_sync_begin`, `clock_sync_end`: `[at, offset, error]` in ns, `at` in the rank's
 //! own clock), so the raw times are `t0 + offset(t)`, recoverable exactly up to rounding.
 //!
@@ -76,9 +77,18 @@ impl ClockSync {
     }
 
     /// The rank's offset at its own time `t`: linear between the samples (extended past them
-    /// at the same rate), the one sample where there is one.
+    /// at the same rate) when they differ by more than their error bounds together, so the
+    /// drift is real; else the more precise sample's (a drift within the measurement's noise
+    /// is not one); the one sample where there is one.
     pub fn offset_at(&self, t: i64) -> i64 {
         match (self.begin, self.end) {
+            (Some(b), Some(e)) if (e.offset_ns - b.offset_ns).abs() <= b.error_ns + e.error_ns => {
+                if b.error_ns <= e.error_ns {
+                    b.offset_ns
+                } else {
+                    e.offset_ns
+                }
+            }
             (Some(b), Some(e)) if e.at_ns > b.at_ns => {
                 let slope_num = i128::from(e.offset_ns - b.offset_ns);
                 let span = i128::from(e.at_ns - b.at_ns);
@@ -138,6 +148,27 @@ mod tests {
         assert_eq!(s.offset_at(2_500_000_000), 2_000);
         assert_eq!(s.to_reference(1_500_000_000), 1_499_999_000);
         assert_eq!(s.error_ns(), 4);
+    }
+
+    #[test]
+    fn a_drift_within_the_error_bounds_is_noise_and_the_precise_sample_wins() {
+        // A round trip that waited for a time slice: ±6.6 ms at init, ±5 µs at finalize.
+        let s = ClockSync {
+            begin: Some(ClockSample {
+                at_ns: 1_000_000_000,
+                offset_ns: 7 * HOUR - 5_386_000,
+                error_ns: 6_651_000,
+            }),
+            end: Some(ClockSample {
+                at_ns: 2_000_000_000,
+                offset_ns: 7 * HOUR + 36,
+                error_ns: 4_850,
+            }),
+        };
+        for t in [1_000_000_000, 1_500_000_000, 2_000_000_000] {
+            assert_eq!(s.offset_at(t), 7 * HOUR + 36);
+        }
+        assert_eq!(s.error_ns(), 6_651_000);
     }
 
     #[test]

@@ -15,8 +15,12 @@ use super::Mpi;
 use crate::base::clock::monotonic_ns;
 use scope_format::ClockSample;
 
-/// Ping-pongs per clock; the smallest round trip wins.
-const ROUNDS: usize = 20;
+/// Ping-pongs per clock: at least `MIN_ROUNDS`, then on until a round trip under `GOOD_RTT_NS`
+/// was seen or `MAX_ROUNDS` were made; the smallest round trip wins. (On a node with more
+/// ranks than cores a round trip can wait for a time slice: more tries find a quick one.)
+const MIN_ROUNDS: usize = 10;
+const MAX_ROUNDS: usize = 200;
+const GOOD_RTT_NS: i64 = 50_000;
 /// Bytes of a clock's identity in the exchange.
 const KEY_LEN: usize = 96;
 const TAG: i32 = 0x5c09;
@@ -46,9 +50,10 @@ fn clock_leaders(keys: &[u8], size: usize) -> Vec<usize> {
 fn measure_peer(m: &Mpi, peer: i32) -> (i64, i64) {
     let mut best = (i64::MAX, 0i64);
     let mut reply = [0u8; 8];
-    for _ in 0..ROUNDS {
+    let mut rounds = 0;
+    while rounds < MIN_ROUNDS || (best.0 > GOOD_RTT_NS && rounds < MAX_ROUNDS) {
         let t0 = monotonic_ns();
-        m.send_bytes(&[0u8; 8], peer, TAG);
+        m.send_bytes(&PING, peer, TAG);
         m.recv_bytes(&mut reply, peer, TAG);
         let t1 = monotonic_ns();
         let theirs = i64::from_le_bytes(reply);
@@ -56,15 +61,23 @@ fn measure_peer(m: &Mpi, peer: i32) -> (i64, i64) {
         if rtt < best.0 {
             best = (rtt, theirs - (t0 + rtt / 2));
         }
+        rounds += 1;
     }
+    m.send_bytes(&DONE, peer, TAG);
     (best.1, (best.0 + 1) / 2)
 }
 
-/// A clock leader's side: answer each ping with the time now.
+const PING: [u8; 8] = [1, 0, 0, 0, 0, 0, 0, 0];
+const DONE: [u8; 8] = [0; 8];
+
+/// A clock leader's side: answer each ping with the time now, until rank 0 is done.
 fn answer(m: &Mpi) {
     let mut ping = [0u8; 8];
-    for _ in 0..ROUNDS {
+    loop {
         m.recv_bytes(&mut ping, 0, TAG);
+        if ping != PING {
+            return;
+        }
         m.send_bytes(&monotonic_ns().to_le_bytes(), 0, TAG);
     }
 }
