@@ -19,7 +19,7 @@ use scope_format::ClockSample;
 /// was seen or `MAX_ROUNDS` were made; the smallest round trip wins. (On a node with more
 /// ranks than cores a round trip can wait for a time slice: more tries find a quick one.)
 const MIN_ROUNDS: usize = 10;
-const MAX_ROUNDS: usize = 200;
+const MAX_ROUNDS: usize = 50;
 const GOOD_RTT_NS: i64 = 50_000;
 /// Bytes of a clock's identity in the exchange.
 const KEY_LEN: usize = 96;
