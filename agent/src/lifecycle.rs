@@ -242,7 +242,11 @@ pub fn after_mpi_init() {
             log::info(&format!(
                 "ranks {:?} do not see {}: they send their files at MPI_Finalize",
                 place.senders(),
-                place.shared.as_deref().unwrap_or(std::path::Path::new("")).display()
+                place
+                    .shared
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
             ));
         }
         // Collective: every rank measures, whatever failed locally.

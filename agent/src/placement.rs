@@ -53,7 +53,12 @@ impl Placement {
 
 fn token() -> String {
     let t = crate::base::clock::monotonic_ns();
-    format!("{:x}-{:x}-{:x}", std::process::id(), t, &t as *const i64 as usize)
+    format!(
+        "{:x}-{:x}-{:x}",
+        std::process::id(),
+        t,
+        &t as *const i64 as usize
+    )
 }
 
 /// Collective, right after the real `MPI_Init`: makes rank 0's directory and decides, per rank,
@@ -80,9 +85,9 @@ pub fn agree(m: &Mpi, rank: u32, out: &Path, spawned: bool) -> Placement {
     let text = String::from_utf8_lossy(&buf[..end]).into_owned();
     let (dir, tok) = text.split_once('\n').unwrap_or(("", ""));
     let shared = (!dir.is_empty()).then(|| PathBuf::from(dir));
-    let seen = shared.as_ref().is_some_and(|d| {
-        std::fs::read_to_string(d.join(TOKEN_FILE)).is_ok_and(|t| t == tok)
-    });
+    let seen = shared
+        .as_ref()
+        .is_some_and(|d| std::fs::read_to_string(d.join(TOKEN_FILE)).is_ok_and(|t| t == tok));
     let sees: Vec<bool> = m
         .allgather_bytes(&[u8::from(seen)])
         .into_iter()
@@ -94,7 +99,9 @@ pub fn agree(m: &Mpi, rank: u32, out: &Path, spawned: bool) -> Placement {
             let _ = std::fs::remove_file(d.join(TOKEN_FILE));
         }
     }
-    let local = (shared.is_some() && !seen).then(|| own_dir(out, spawned)).flatten();
+    let local = (shared.is_some() && !seen)
+        .then(|| own_dir(out, spawned))
+        .flatten();
     Placement {
         shared,
         local,
@@ -106,7 +113,9 @@ pub fn agree(m: &Mpi, rank: u32, out: &Path, spawned: bool) -> Placement {
 /// temporary directory.
 fn own_dir(out: &Path, spawned: bool) -> Option<PathBuf> {
     let tmp = std::env::temp_dir().join(out.file_name().unwrap_or_default());
-    match output::make_world_tmpdir(out, spawned).or_else(|_| output::make_world_tmpdir(&tmp, spawned)) {
+    match output::make_world_tmpdir(out, spawned)
+        .or_else(|_| output::make_world_tmpdir(&tmp, spawned))
+    {
         Ok(d) => Some(d),
         Err(e) => {
             log::error(&format!("{e}; my data will be missing"));
@@ -155,7 +164,10 @@ fn send(m: &Mpi, rank: u32, dir: Option<&Path>) {
             let _ = std::fs::remove_dir(d);
         }
     } else if let Some(f) = &file {
-        log::error(&format!("rank 0 could not take my file; it stays in {}", f.display()));
+        log::error(&format!(
+            "rank 0 could not take my file; it stays in {}",
+            f.display()
+        ));
     }
 }
 
@@ -179,7 +191,10 @@ fn receive(m: &Mpi, from: u32, dir: Option<&Path>) -> bool {
             {
                 Ok(()) => true,
                 Err(e) => {
-                    log::error(&format!("cannot write rank {from}'s file {}: {e}", path.display()));
+                    log::error(&format!(
+                        "cannot write rank {from}'s file {}: {e}",
+                        path.display()
+                    ));
                     false
                 }
             }

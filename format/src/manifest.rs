@@ -188,7 +188,9 @@ impl Manifest {
         let mut samples = [None, None];
         for s in &mut samples {
             let v = [rd.i64()?, rd.i64()?, rd.i64()?];
-            *s = (v[0] != NO_TIME).then(|| ClockSample::from_slice(&v)).flatten();
+            *s = (v[0] != NO_TIME)
+                .then(|| ClockSample::from_slice(&v))
+                .flatten();
         }
         let clock = ClockSync {
             begin: samples[0],

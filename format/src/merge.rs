@@ -454,7 +454,13 @@ fn copy_column(
     if let (Some(runs), Some(base)) = (raw_runs(&sd, n, from_file.len), offset) {
         for run in runs {
             if align {
-                to_file.copy_aligned(from_file, run.addr, base + run.first * 8, run.elems, clock)?;
+                to_file.copy_aligned(
+                    from_file,
+                    run.addr,
+                    base + run.first * 8,
+                    run.elems,
+                    clock,
+                )?;
             } else {
                 to_file.copy(from_file, run.addr, base + run.first * 8, run.elems * 8)?;
             }
@@ -582,7 +588,8 @@ mod tests {
                 ..Default::default()
             };
             let mut w = RankWriter::create(&path_of(rank), attrs).unwrap();
-            w.set_window(Some(base), Some(base + 10_000_000_000)).unwrap();
+            w.set_window(Some(base), Some(base + 10_000_000_000))
+                .unwrap();
             if rank == 1 {
                 w.set_clock(sync).unwrap();
             }
@@ -603,14 +610,23 @@ mod tests {
             let one = r.intervals(1, "MPI_Barrier").unwrap();
             assert_eq!(one.start_times, vec![100, 5_000_000_000 - 500]);
             assert_eq!(one.end_times, vec![200, 10_000_000_000 - 1_000]);
-            assert_eq!(r.window(1).unwrap(), (Some(0), Some(10_000_000_000 - 1_000)));
+            assert_eq!(
+                r.window(1).unwrap(),
+                (Some(0), Some(10_000_000_000 - 1_000))
+            );
             // Non-time columns are copied unchanged.
-            assert_eq!(r.column(1, "MPI_Barrier", crate::PEER).unwrap(), Some(vec![-1, -1]));
+            assert_eq!(
+                r.column(1, "MPI_Barrier", crate::PEER).unwrap(),
+                Some(vec![-1, -1])
+            );
             let f = crate::files::open(out).unwrap();
             let g = f.group("rank1").unwrap();
             assert_eq!(crate::attrs::read_i64(&g, crate::CLOCK_ERROR), Some(5));
             assert_eq!(crate::attrs::read_clock(&g), sync);
-            assert_eq!(crate::attrs::read_i64(&f.group("rank0").unwrap(), crate::CLOCK_ERROR), None);
+            assert_eq!(
+                crate::attrs::read_i64(&f.group("rank0").unwrap(), crate::CLOCK_ERROR),
+                None
+            );
         };
         let inputs: Vec<MergeInput> = [0u32, 1]
             .iter()

@@ -180,10 +180,13 @@ impl RankWriter {
     /// Records the rank's clock samples against rank 0's (`crate::clock`); a sample that is
     /// `None` is left as it was.
     pub fn set_clock(&mut self, sync: crate::ClockSync) -> Result<(), FormatError> {
-        for (name, (sample, kept)) in [crate::CLOCK_SYNC_BEGIN, crate::CLOCK_SYNC_END].iter().zip([
-            (sync.begin, &mut self.clock.begin),
-            (sync.end, &mut self.clock.end),
-        ]) {
+        for (name, (sample, kept)) in [crate::CLOCK_SYNC_BEGIN, crate::CLOCK_SYNC_END]
+            .iter()
+            .zip([
+                (sync.begin, &mut self.clock.begin),
+                (sync.end, &mut self.clock.end),
+            ])
+        {
             if let Some(s) = sample {
                 crate::attrs::write_i64s(&self.rank_group, name, &s.to_array(), &self.path)?;
                 *kept = Some(s);

@@ -22,8 +22,7 @@ type CommFreeFn = unsafe extern "C" fn(*mut u64) -> c_int;
 type BcastFn = unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, usize) -> c_int;
 type GetParentFn = unsafe extern "C" fn(*mut u64) -> c_int;
 type SendFn = unsafe extern "C" fn(*const c_void, c_int, usize, c_int, c_int, usize) -> c_int;
-type RecvFn =
-    unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, c_int, usize, usize) -> c_int;
+type RecvFn = unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, c_int, usize, usize) -> c_int;
 type AllgatherFn =
     unsafe extern "C" fn(*const c_void, c_int, usize, *mut c_void, c_int, usize, usize) -> c_int;
 

@@ -255,7 +255,10 @@ mod tests {
         assert_eq!(board(&[0xCC; 8], 0x1000, 0x1000 + 3 + 127), None);
         assert_eq!(board(&[0xCC; 8], 0x1000, 0x1000 + 3 + 126), Some(0x1003));
         // Anything but padding: never touched.
-        assert_eq!(board(&[0xCC, 0xCC, 0xC3, 0xCC, 0xCC, 0xCC], 0x1000, 0x1006), None);
+        assert_eq!(
+            board(&[0xCC, 0xCC, 0xC3, 0xCC, 0xCC, 0xCC], 0x1000, 0x1006),
+            None
+        );
     }
 
     #[test]
