@@ -251,8 +251,8 @@ pub fn after_mpi_init() {
         }
         // Collective: every rank measures, whatever failed locally.
         let t0 = clock::monotonic_ns();
-        let begin = mpi::clock_sync::measure(&m, rank, size);
-        log_clock("MPI_Init", &begin, clock::monotonic_ns() - t0);
+        let (begin, waited) = mpi::clock_sync::measure(&m, rank, size);
+        log_clock("MPI_Init", &begin, clock::monotonic_ns() - t0, waited);
         recorder::set_clock(scope_format::ClockSync {
             begin: Some(begin),
             end: None,
@@ -267,12 +267,14 @@ pub fn after_mpi_init() {
     });
 }
 
-fn log_clock(when: &str, s: &scope_format::ClockSample, took_ns: i64) {
+fn log_clock(when: &str, s: &scope_format::ClockSample, took_ns: i64, waited_ns: i64) {
     log::info(&format!(
-        "clock at {when}: {} ns ahead of rank 0's (± {} ns), measured in {} µs",
+        "clock at {when}: {} ns ahead of rank 0's (± {} ns), measured in {} µs \
+         after waiting {} µs for the other ranks",
         s.offset_ns,
         s.error_ns,
-        took_ns / 1000
+        (took_ns - waited_ns) / 1000,
+        waited_ns / 1000
     ));
 }
 
@@ -297,12 +299,12 @@ pub fn before_mpi_finalize() {
         recorder::set_window(None, Some(finalize_at));
         // Collective, like the barrier below: every rank with MPI takes part.
         let t0 = clock::monotonic_ns();
-        if let Some(end) = with_life(|l| {
+        if let Some((end, waited)) = with_life(|l| {
             l.mpi
                 .as_ref()
                 .map(|m| mpi::clock_sync::measure(m, l.rank, l.size))
         }) {
-            log_clock("MPI_Finalize", &end, clock::monotonic_ns() - t0);
+            log_clock("MPI_Finalize", &end, clock::monotonic_ns() - t0, waited);
             recorder::set_clock(scope_format::ClockSync {
                 begin: None,
                 end: Some(end),

@@ -73,20 +73,26 @@ const DONE: [u8; 8] = [0; 8];
 /// A clock leader's side: answer each ping with the time now, until rank 0 is done.
 fn answer(m: &Mpi) {
     let mut ping = [0u8; 8];
+    // Rank 0 may be measuring other clocks first: wait for it without spinning.
+    m.recv_bytes_sleeping(&mut ping, 0, TAG);
     loop {
-        m.recv_bytes(&mut ping, 0, TAG);
         if ping != PING {
             return;
         }
         m.send_bytes(&monotonic_ns().to_le_bytes(), 0, TAG);
+        m.recv_bytes(&mut ping, 0, TAG);
     }
 }
 
-/// Collective: this rank's clock against rank 0's, now.
-pub fn measure(m: &Mpi, rank: u32, size: u32) -> ClockSample {
+/// Collective: this rank's clock against rank 0's, now; and how long this rank waited in the
+/// first exchange for the others to arrive (not the measurement's own cost: the program's
+/// next collective would have waited as long).
+pub fn measure(m: &Mpi, rank: u32, size: u32) -> (ClockSample, i64) {
     let size = size.max(1) as usize;
     let rank = rank as usize;
+    let arrived = monotonic_ns();
     let keys = m.allgather_bytes(&clock_key());
+    let waited = monotonic_ns() - arrived;
     let leaders = clock_leaders(&keys, size);
     // Per rank: offset and error, filled in by rank 0 and broadcast.
     let mut table = vec![0u8; size * 16];
@@ -106,13 +112,16 @@ pub fn measure(m: &Mpi, rank: u32, size: u32) -> ClockSample {
     } else if leaders[rank] == rank && leaders[0] != rank {
         answer(m);
     }
-    m.bcast_bytes(&mut table);
+    // The ranks not measured wait without spinning (they would take the CPU from the
+    // ping-pongs where ranks outnumber cores); every rank uses the same, non-blocking, call.
+    m.bcast_bytes_sleeping(&mut table);
     let at = |i: usize| i64::from_le_bytes(table[i..i + 8].try_into().expect("8 bytes"));
-    ClockSample {
+    let sample = ClockSample {
         at_ns: monotonic_ns(),
         offset_ns: at(rank * 16),
         error_ns: at(rank * 16 + 8),
-    }
+    };
+    (sample, waited)
 }
 
 #[cfg(test)]

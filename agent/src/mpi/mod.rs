@@ -23,6 +23,11 @@ type BcastFn = unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, usize) -> 
 type GetParentFn = unsafe extern "C" fn(*mut u64) -> c_int;
 type SendFn = unsafe extern "C" fn(*const c_void, c_int, usize, c_int, c_int, usize) -> c_int;
 type RecvFn = unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, c_int, usize, usize) -> c_int;
+type IbcastFn =
+    unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, usize, *mut u64) -> c_int;
+type IrecvFn =
+    unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, c_int, usize, *mut u64) -> c_int;
+type TestFn = unsafe extern "C" fn(*mut u64, *mut c_int, usize) -> c_int;
 type AllgatherFn =
     unsafe extern "C" fn(*const c_void, c_int, usize, *mut c_void, c_int, usize, usize) -> c_int;
 
@@ -66,6 +71,9 @@ pub struct Mpi {
     send: SendFn,
     recv: RecvFn,
     allgather: AllgatherFn,
+    ibcast: IbcastFn,
+    irecv: IrecvFn,
+    test: TestFn,
     comm_free: CommFreeFn,
 }
 
@@ -162,6 +170,9 @@ impl Mpi {
             send: func!("PMPI_Send", SendFn),
             recv: func!("PMPI_Recv", RecvFn),
             allgather: func!("PMPI_Allgather", AllgatherFn),
+            ibcast: func!("PMPI_Ibcast", IbcastFn),
+            irecv: func!("PMPI_Irecv", IrecvFn),
+            test: func!("PMPI_Test", TestFn),
             comm_free: func!("PMPI_Comm_free", CommFreeFn),
         })
     }
@@ -199,6 +210,71 @@ impl Mpi {
         };
     }
 
+    fn status_ignore(&self) -> usize {
+        match self.abi {
+            Abi::OpenMpi => 0,
+            Abi::Mpich => 1,
+        }
+    }
+
+    /// Waits for `request` without spinning in MPI's progress loop: tests it every `NAP` and
+    /// sleeps in between, leaving the CPU to ranks that work (on a node with more ranks than
+    /// cores: the ping-pongs of the clock measurement).
+    fn wait_sleeping(&self, request: &mut u64) {
+        const NAP: std::time::Duration = std::time::Duration::from_micros(200);
+        loop {
+            let mut done: c_int = 0;
+            // SAFETY: a request the caller started, a valid flag, MPI_STATUS_IGNORE.
+            if unsafe { (self.test)(request, &mut done, self.status_ignore()) } != 0 || done != 0 {
+                return;
+            }
+            std::thread::sleep(NAP);
+        }
+    }
+
+    /// `bcast_bytes` waiting as `wait_sleeping` does. Every rank must call this one for a given
+    /// broadcast, not `bcast_bytes`: a non-blocking collective never matches a blocking one.
+    pub fn bcast_bytes_sleeping(&self, buf: &mut [u8]) {
+        let mut request: u64 = 0;
+        // SAFETY: as in `bcast_bytes`; `request` is an 8-byte out handle (MPICH writes 4).
+        let rc = unsafe {
+            (self.ibcast)(
+                buf.as_mut_ptr() as *mut c_void,
+                buf.len() as c_int,
+                self.byte,
+                0,
+                self.comm,
+                &mut request,
+            )
+        };
+        if rc == 0 {
+            self.wait_sleeping(&mut request);
+        }
+    }
+
+    /// `recv_bytes` waiting as `wait_sleeping` does (for a message that may be long in coming).
+    pub fn recv_bytes_sleeping(&self, buf: &mut [u8], source: i32, tag: i32) {
+        let mut request: u64 = 0;
+        // SAFETY: buf is valid for buf.len() bytes until the request completes below; MPI_BYTE
+        // of the detected ABI; our communicator; an 8-byte out handle.
+        let rc = unsafe {
+            (self.irecv)(
+                buf.as_mut_ptr() as *mut c_void,
+                buf.len() as c_int,
+                self.byte,
+                source,
+                tag,
+                self.comm,
+                &mut request,
+            )
+        };
+        if rc == 0 {
+            self.wait_sleeping(&mut request);
+        } else {
+            self.recv_bytes(buf, source, tag);
+        }
+    }
+
     /// Sends `buf` to `dest` with `tag` on the agent's communicator.
     pub fn send_bytes(&self, buf: &[u8], dest: i32, tag: i32) {
         // SAFETY: buf is valid for buf.len() bytes; MPI_BYTE of the detected ABI; our
@@ -217,10 +293,7 @@ impl Mpi {
 
     /// Receives into `buf` from `source` with `tag` on the agent's communicator.
     pub fn recv_bytes(&self, buf: &mut [u8], source: i32, tag: i32) {
-        let status_ignore = match self.abi {
-            Abi::OpenMpi => 0usize,
-            Abi::Mpich => 1usize,
-        };
+        let status_ignore = self.status_ignore();
         // SAFETY: buf is valid for buf.len() bytes; MPI_BYTE and MPI_STATUS_IGNORE of the
         // detected ABI; our communicator.
         unsafe {
