@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it: setup, release build, fixtures, integration tests, fmt, clippy.
-# Works from any directory. Ends with the test runner's summary (and the lint results after it).
+# Works from any directory. Ends with the failed tests (if any), the fmt/clippy status and one line
+# `N passed, N failed`: the sum of cargo's `test result:` lines.
 set -euo pipefail
 
 # shellcheck source=scripts/env.sh
@@ -21,8 +22,7 @@ cargo build --release --workspace -j "$JOBS"
 step "fixtures -> $SCOPE_FIXTURES"
 bash tests/fixtures/build.sh "$SCOPE_FIXTURES"
 
-# Tests, fmt and clippy all run even when one fails; the script fails if any did, and ends with
-# the test runner's summary.
+# Tests, fmt and clippy all run even when one fails; the script fails if any did.
 mkdir -p target
 log=target/test-output.txt
 
@@ -38,11 +38,22 @@ step "cargo clippy"
 clippy_status=0
 cargo clippy --workspace --release --all-targets -j "$JOBS" -- -D warnings || clippy_status=$?
 
-printf '\n==> fmt: %s, clippy: %s\n' \
+# Each `test result:` line of the log once (the log holds cargo's output, nothing else).
+read -r passed failed ignored < <(awk '/^test result:/ {
+        for (i = 2; i <= NF; i++) {
+            if ($i ~ /^passed/) p += $(i - 1)
+            if ($i ~ /^failed/) f += $(i - 1)
+            if ($i ~ /^ignored/) g += $(i - 1)
+        }
+    } END { print p + 0, f + 0, g + 0 }' "$log")
+if [ "$test_status" -ne 0 ]; then
+    printf '\n==> failed (%s):\n' "$log"
+    grep -E '^test .* FAILED$|^error(\[|:)' "$log" || true
+fi
+printf '\n==> fmt: %s, clippy: %s, tests ignored: %s\n' \
     "$([ "$fmt_status" -eq 0 ] && echo ok || echo FAILED)" \
-    "$([ "$clippy_status" -eq 0 ] && echo ok || echo FAILED)"
-printf '==> test summary\n'
-grep -E '^( +Running|test result:|error(\[|:))|FAILED|panicked' "$log" || true
+    "$([ "$clippy_status" -eq 0 ] && echo ok || echo FAILED)" "$ignored"
+printf '%s passed, %s failed\n' "$passed" "$failed"
 if [ "$test_status" -ne 0 ] || [ "$fmt_status" -ne 0 ] || [ "$clippy_status" -ne 0 ]; then
     exit 1
 fi

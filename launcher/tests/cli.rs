@@ -1,7 +1,9 @@
 //! scope-run and scope-pproc as users run them: tiny C programs built with `cc` at test time,
 //! each test in its own temporary directory, every child killed after a timeout, and the
-//! child's stderr printed on failure.
+//! child's stderr printed on failure. Children start, and HDF5 files are written, under
+//! `fork_lock()`, shared with the other modules of this binary (see `fixture`).
 
+use crate::fixture::fork_lock;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -33,6 +35,7 @@ impl Dir {
     fn cc_with(&self, compiler: &str, name: &str, src: &str, flags: &[&str]) -> PathBuf {
         let c = self.write(&format!("{name}.c"), src);
         let out = self.path(name);
+        let _no_fork = fork_lock();
         let st = Command::new(compiler)
             .args(flags)
             .arg("-o")
@@ -55,12 +58,14 @@ impl Drop for Dir {
 
 /// Runs `cmd` to completion (killed after 60 s) and returns its output.
 fn finish(mut cmd: Command) -> Output {
+    let no_fork = fork_lock();
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    drop(no_fork);
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -184,12 +189,14 @@ fn existing_output_needs_force() {
 fn fake_agent_and_env_dumper(d: &Dir, compiler: &str, mpi: bool) -> (PathBuf, PathBuf) {
     let agent = d.path("libfake_agent.so");
     let src = d.write("fake.c", "void scope_fake_agent(void) {}\n");
+    let no_fork = fork_lock();
     let st = Command::new("cc")
         .args(["-shared", "-fPIC", "-o"])
         .arg(&agent)
         .arg(&src)
         .status()
         .unwrap();
+    drop(no_fork);
     assert!(st.success());
     let (init, fin, inc) = if mpi {
         ("MPI_Init(0, 0);", "MPI_Finalize();", "#include <mpi.h>\n")
@@ -283,11 +290,13 @@ fn open_mpi_ranks_get_the_environment() {
 
 #[test]
 fn mpich_program_runs_under_hydra() {
-    if Command::new("mpicc.mpich")
+    let no_fork = fork_lock();
+    let no_mpich = Command::new("mpicc.mpich")
         .arg("--version")
         .output()
-        .is_err()
-    {
+        .is_err();
+    drop(no_fork);
+    if no_mpich {
         eprintln!("skipped: no mpicc.mpich");
         return;
     }
@@ -322,6 +331,7 @@ fn sigterm_is_forwarded_and_reported_as_128_plus_signal() {
         &["-O1"],
     );
     config(&d, "compute");
+    let no_fork = fork_lock();
     let mut child = Command::new(RUN)
         .args(["--", "./sleeper"])
         .current_dir(&d.0)
@@ -329,6 +339,7 @@ fn sigterm_is_forwarded_and_reported_as_128_plus_signal() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    drop(no_fork);
     std::thread::sleep(Duration::from_millis(500));
     // SAFETY: plain kill(2) of a child this test started.
     let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -378,6 +389,7 @@ fn pproc_reports_bad_files_and_ranks() {
 fn pproc_summarises_selected_ranks() {
     use scope_format::{merge, FileAttrs, MergeInput, RankAttrs, RankWriter};
     let d = Dir::new("pproc-sum");
+    let no_fork = fork_lock();
     let mut inputs = Vec::new();
     for rank in 0..4u32 {
         let path = d.path(&format!("r{rank}.h5"));
@@ -405,6 +417,7 @@ fn pproc_summarises_selected_ranks() {
         missing_ranks: vec![],
     };
     merge(&inputs, &file, &attrs).unwrap();
+    drop(no_fork);
     let out = finish({
         let mut c = Command::new(PPROC);
         c.arg(&file).args(["--ranks", "1", "3"]);

@@ -3,10 +3,7 @@
 //! against the real consumers (headless Chromium, speedscope's schema, scope-profiler 0.7.5)
 //! live in `pproc_oracles.rs`; the 4 × 10^6-event file in `pproc_big.rs`.
 
-#[path = "support/pproc_fixture.rs"]
-mod fixture;
-
-use fixture::*;
+use crate::fixture::*;
 use scope_format::FileAttrs;
 
 fn cells<'a>(out: &'a str, region: &str) -> Vec<&'a str> {

@@ -4,10 +4,7 @@
 //! appears on a terminal (a pty from `script`) and never in a pipe.
 //! Peak RSS is measured by GNU time (`/usr/bin/time -f %M`).
 
-#[path = "support/pproc_fixture.rs"]
-mod fixture;
-
-use fixture::*;
+use crate::fixture::*;
 use scope_format::{merge, FileAttrs, MergeInput, RankAttrs, RankWriter};
 use std::process::Command;
 use std::time::Instant;

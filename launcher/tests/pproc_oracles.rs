@@ -14,10 +14,7 @@
 //! When that install is impossible (no network, no apt), each test says so on the real stderr
 //! (uncaptured) and returns, unless SCOPE_REQUIRE_ORACLES=1, which turns that into a failure.
 
-#[path = "support/pproc_fixture.rs"]
-mod fixture;
-
-use fixture::*;
+use crate::fixture::*;
 use scope_format::FileAttrs;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
-//! Shared by the scope-pproc tests: profile files written through the real writer and merge
-//! (so the layout is exactly what the agent produces), temporary directories, and child
-//! processes with a timeout whose output is shown on failure.
-#![allow(dead_code)] // each test binary uses part of it
+//! Shared by the scope-pproc tests (module `fixture` of the one test binary, launcher/tests/
+//! main.rs): profile files written through the real writer and merge (so the layout is exactly
+//! what the agent produces), temporary directories, and child processes with a timeout whose
+//! output is shown on failure. Every module of the binary spawns children under `fork_lock()`.
 
 use scope_format::{merge, FileAttrs, MergeInput, RankAttrs, RankWriter};
 use std::path::{Path, PathBuf};
