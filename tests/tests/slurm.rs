@@ -18,10 +18,14 @@ const COUNTS: [(&str, usize); 3] = [("compute", 100), ("outer", 10), ("inner", 3
 /// The allocation: 3 nodes, 6 tasks, 2 on each.
 const ALLOC: [&str; 5] = ["-N", "3", "-n", "6", "--ntasks-per-node=2"];
 
-/// A Slurm of 3 nodes, or `None` (printed) when this process cannot start one.
+/// A Slurm of 3 nodes, or `None` (printed) when this process cannot start one; with
+/// `SCOPE_REQUIRE_SLURM` set (scripts/test.sh sets it as root, as in CI) that is a failure.
 fn cluster() -> Option<Slurm> {
     match Slurm::up(3) {
         Ok(s) => Some(s),
+        Err(why) if std::env::var_os("SCOPE_REQUIRE_SLURM").is_some() => {
+            panic!("SCOPE_REQUIRE_SLURM is set but no Slurm can be started: {why}")
+        }
         Err(why) => {
             eprintln!("SKIPPED: {why}");
             None
