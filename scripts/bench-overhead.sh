@@ -10,6 +10,7 @@
 #   --quick    2 rounds, smaller N (a smoke test, not a measurement)
 #   --agent-b SO  also run scope's variants with this second agent, side by side in the same
 #              rounds (as `scope@b`, ...): before/after comparisons of an agent change
+#   --variants LIST  only these variants (comma-separated; default: all of run.py's)
 # Output: a table on stdout, target/bench/overhead.json (every run + summary) and
 # target/bench/overhead.md. Exits non-zero if a tool failed or recorded the wrong number of calls.
 # Installs what it needs (apt: uftrace, gcc, MPICH; a venv with frida and h5py) once.
@@ -26,14 +27,16 @@ ROUNDS=7
 N_SCOPE=2000000
 N_TOOL=1000000
 AGENT_B=()
+VARIANTS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
         --n-scope) N_SCOPE="$2"; shift 2 ;;
         --n-tool) N_TOOL="$2"; shift 2 ;;
         --agent-b) AGENT_B=(--agent-b "$(realpath "$2")"); shift 2 ;;
+        --variants) VARIANTS=(--variants "$2"); shift 2 ;;
         --quick) ROUNDS=2; N_SCOPE=400000; N_TOOL=200000; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "bench-overhead: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -85,6 +88,6 @@ mpicc.mpich "${CFLAGS[@]}" -o "$BIN/plain-mpi" "$SRC/mpi_main.c" "$WORK/fixture-
 log "versions: $(uftrace --version | head -n1); frida $("$PY" -c 'import frida; print(frida.__version__)'); $(gcc --version | head -n1)"
 log "running $ROUNDS rounds (n_scope=$N_SCOPE, n_tool=$N_TOOL); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-"$PY" "$SRC/run.py" --bindir "$BIN" --srcdir "$SRC" --workdir "$WORK" --agent "$AGENT" "${AGENT_B[@]}" \
+"$PY" "$SRC/run.py" --bindir "$BIN" --srcdir "$SRC" --workdir "$WORK" --agent "$AGENT" "${AGENT_B[@]}" "${VARIANTS[@]}" \
     --python "$PY" --rounds "$ROUNDS" --n-scope "$N_SCOPE" --n-tool "$N_TOOL" \
     --json "$OUT/overhead.json" --md "$OUT/overhead.md"

@@ -255,6 +255,28 @@ fn barriers_aligned(flavor: Flavor) {
         "the profile spans {span:?}, the run took {:?}\n{p}",
         runs.scoped.elapsed
     );
+    // What a user looks at: scope-pproc's Gantt chart spans the same, not hours.
+    let chart = wd.join("gantt");
+    let o = scope_tests::Cmd::new(scope_tests::paths::scope_pproc())
+        .arg(&runs.profile)
+        .arg("--show")
+        .arg("-o")
+        .arg(&chart)
+        .run();
+    o.assert_success("scope-pproc --show");
+    let svg = std::fs::read_to_string(chart.with_extension("svg")).expect("the chart's SVG");
+    let chart_span: u64 = svg
+        .split("data-span-ns=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|v| v.parse().ok())
+        .expect("the chart says its span");
+    assert!(
+        Duration::from_nanos(chart_span) <= runs.scoped.elapsed + slack,
+        "the Gantt chart spans {:?}, the run took {:?}",
+        Duration::from_nanos(chart_span),
+        runs.scoped.elapsed
+    );
 }
 
 #[test]

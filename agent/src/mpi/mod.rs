@@ -23,8 +23,7 @@ type BcastFn = unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, usize) -> 
 type GetParentFn = unsafe extern "C" fn(*mut u64) -> c_int;
 type SendFn = unsafe extern "C" fn(*const c_void, c_int, usize, c_int, c_int, usize) -> c_int;
 type RecvFn = unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, c_int, usize, usize) -> c_int;
-type IbcastFn =
-    unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, usize, *mut u64) -> c_int;
+type IbcastFn = unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, usize, *mut u64) -> c_int;
 type IrecvFn =
     unsafe extern "C" fn(*mut c_void, c_int, usize, c_int, c_int, usize, *mut u64) -> c_int;
 type TestFn = unsafe extern "C" fn(*mut u64, *mut c_int, usize) -> c_int;
