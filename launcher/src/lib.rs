@@ -18,4 +18,6 @@ pub mod run;
 pub mod salvage;
 pub mod shortfall;
 pub mod summary;
+#[cfg(test)]
+mod test_files;
 pub mod worlds;

@@ -69,7 +69,7 @@ fn list(ranks: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scope_format::{merge_rank_dir, RankAttrs, RankWriter};
+    use scope_format::merge_rank_dir;
     use std::path::PathBuf;
 
     /// A merged file of a world of `world` ranks of which `present` left data.
@@ -77,19 +77,7 @@ mod tests {
         let base = std::env::temp_dir().join(format!("scope-short-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let dir = base.join(".scope-profiling_data-abc123");
-        std::fs::create_dir_all(&dir).unwrap();
-        for &rank in present {
-            let mut w = RankWriter::create(
-                &dir.join(format!("rank_{rank}.h5")),
-                RankAttrs {
-                    rank: rank.into(),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-            w.append("compute", &[1], &[2], &[0]).unwrap();
-            w.finish().unwrap();
-        }
+        crate::test_files::rank_files(&dir, present, "compute", true);
         let out = base.join("profiling_data.h5");
         merge_rank_dir(&dir, world, &out, false).unwrap();
         (base, out)

@@ -61,22 +61,11 @@ pub fn line(output: &Path, spawned: &[WorldFile]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scope_format::{merge_rank_dir, RankAttrs, RankWriter};
+    use scope_format::merge_rank_dir;
 
     fn profile(dir: &Path, out: &Path, ranks: u32) {
-        std::fs::create_dir_all(dir).unwrap();
-        for rank in 0..ranks {
-            let mut w = RankWriter::create(
-                &dir.join(format!("rank_{rank}.h5")),
-                RankAttrs {
-                    rank: rank.into(),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-            w.append("work", &[1], &[2], &[0]).unwrap();
-            w.finish().unwrap();
-        }
+        let all: Vec<u32> = (0..ranks).collect();
+        crate::test_files::rank_files(dir, &all, "work", true);
         merge_rank_dir(dir, ranks, out, true).unwrap();
     }
 
