@@ -293,7 +293,7 @@ impl Resolver {
     }
 
     /// `[mpi] calls`: every wanted `MPI_*` function of a loaded MPI library, hooked as an
-    /// `MpiCall` under a region named after it (its `PMPI_*` alias is the same function).
+    /// `TimingWithArgs` under a region named after it (its `PMPI_*` alias is the same function).
     fn scan_mpi_calls(
         &mut self,
         cfg: &Config,

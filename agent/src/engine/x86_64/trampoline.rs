@@ -1,4 +1,6 @@
-//! The two shared slow-path trampolines and the Rust functions they call.
+//! The shared slow-path trampolines (enter, leave, and the args path of hooks that read
+//! arguments) and the thin Rust functions they call, which read the saved registers and hand
+//! the engine's slow paths (`slow.rs`) what they need.
 //!
 //! A stub reaches a trampoline with `call [rip+slot]`. The trampoline saves flags and all
 //! sixteen general registers (the `Frame`), then the complete extended state with `xsave64`
