@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-EVENT_CAP = 65536  # scope's per-thread buffer (agent/src/engine/thread.rs); flushed when full
+EVENT_CAP = 65536  # scope's per-thread buffer (RECORD_CAP in agent/src/engine/thread.rs); flushed when full
 # scope-hotpath: one full buffer (and its flush) plus a little during warm-up, so the buffer pages
 # are touched and the thread state exists; then HOT_N timed calls that end before the second flush.
 HOT_WARMUP = EVENT_CAP + 200
