@@ -30,6 +30,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
 STATE_ROOT="${SCOPE_CLUSTER_STATE:-/run/scope-cluster}"
 IFACE=scope0
 NAME_RE='^sc[0-9a-f]{6}$'
@@ -74,12 +75,12 @@ holder_pid() { # holder_pid ID NODE
 }
 
 # The body of a node's holder, run inside its new namespaces: name the node, give it private
-# /tmp and /dev/shm and the cluster's /etc/hosts, forget the other namespaces' /run/netns handles,
+# /tmp (the repository, $4, stays visible: private-tmp) and /dev/shm and the cluster's /etc/hosts, forget the other namespaces' /run/netns handles,
 # publish its pid, then wait forever.
 # shellcheck disable=SC2016 # expanded by the holder's own shell
 HOLDER='set -e
 hostname "$1"
-mount -t tmpfs -o mode=1777,size=512m "$1-tmp" /tmp
+"$4/tests/cluster/private-tmp" "$1-tmp" "$4"
 mount -t tmpfs -o mode=1777,size=512m "$1-shm" /dev/shm
 mount --bind "$2" /etc/hosts
 if [ -s "$3.boot_id" ]; then mount --bind "$3.boot_id" /proc/sys/kernel/random/boot_id; fi
@@ -158,7 +159,7 @@ cmd_up() {
         if [ -n "$ipc" ]; then cat /proc/sys/kernel/random/uuid >"$dir/node$k.boot_id"; fi
         setsid nsenter --net="/run/netns/$ns" \
             unshare --uts $ipc --mount --propagation private --time --monotonic="$((k * step))" \
-            --fork bash -c "$HOLDER" holder "$host" "$dir/hosts" "$dir/node$k" \
+            --fork bash -c "$HOLDER" holder "$host" "$dir/hosts" "$dir/node$k" "$ROOT" \
             </dev/null >"$dir/node$k.log" 2>&1 &
     done
     for k in $(seq 1 "$n"); do

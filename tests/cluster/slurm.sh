@@ -149,9 +149,9 @@ up() {
         mkdir -p "$DIR/spool-n$k" "$DIR/tmp-n$k"
         # shellcheck disable=SC2016 # expanded by the inner shell
         unshare --uts --mount --propagation private sh -euc \
-            'hostname "$1"; mount -t tmpfs -o mode=1777 tmpfs /tmp
+            'hostname "$1"; "$3/tests/cluster/private-tmp" tmpfs "$3"
              mount -t tmpfs -o mode=1777 tmpfs /dev/shm; exec slurmd -f "$2" -N "$1"' \
-            sh "n$k" "$CONF"
+            sh "n$k" "$CONF" "$ROOT"
     done
     wait_for "$n idle node(s)" 30 all_idle
     log "up: $n node(s); SLURM_CONF=$CONF"
