@@ -10,8 +10,9 @@
 # The directory is $SCOPE_SLURM_DIR, else <repo>/target/slurm. Nodes are n1..nN, each a slurmd
 # on 127.0.0.1 with its own port (`slurmd -N nK`), its own spool and its own TmpFS (pmix puts its
 # per-job directory there: shared, several slurmd collide in /tmp/spmix_appdir_*), started in
-# its own UTS and mount namespaces (`unshare --uts --mount`): hostname nK, a private tmpfs on
-# /tmp and on /dev/shm, inherited by its steps and ranks. Without them the ranks of all nodes
+# its own UTS, mount and time namespaces (`unshare --uts --mount --time`): hostname nK, a
+# private tmpfs on /tmp and on /dev/shm, and a CLOCK_MONOTONIC k × 7 h ahead (as a real node's
+# counts from its own boot), inherited by its steps and ranks. Without them the ranks of all nodes
 # share one hostname and /dev/shm, and Open MPI's shared-memory BTL (vader) names its segments
 # /dev/shm/vader_segment.<hostname>.<jobid>.<local rank>: local rank 0 of every node maps the
 # same file, and ranks crash in mca_btl_vader_poll_handle_frag. They declare more CPUs than the
@@ -148,7 +149,7 @@ up() {
     for k in $(seq 1 "$n"); do
         mkdir -p "$DIR/spool-n$k" "$DIR/tmp-n$k"
         # shellcheck disable=SC2016 # expanded by the inner shell
-        unshare --uts --mount --propagation private sh -euc \
+        unshare --uts --mount --propagation private --time --monotonic="$((k * 25200))" sh -euc \
             'hostname "$1"; "$3/tests/cluster/private-tmp" tmpfs "$3"
              mount -t tmpfs -o mode=1777 tmpfs /dev/shm; exec slurmd -f "$2" -N "$1"' \
             sh "n$k" "$CONF" "$ROOT"

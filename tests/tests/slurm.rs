@@ -90,6 +90,22 @@ fn counts_as_under_mpirun(flavor: Flavor, plugin: &str) {
     // Block distribution, 2 per node: ranks 0-1 on n1, 2-3 on n2, 4-5 on n3.
     let hosts: Vec<&str> = p.rank_attrs.values().map(|a| a.hostname.as_str()).collect();
     assert_eq!(hosts, ["n1", "n1", "n2", "n2", "n3", "n3"], "{p}");
+    // The nodes' clocks are 7 h apart (slurm.sh): aligned to rank 0's, the whole profile spans
+    // seconds, not hours.
+    let all = p.ranks.values().flat_map(|regions| regions.values());
+    let first = all.clone().flat_map(|iv| iv.start_times.iter()).min();
+    let last = all.flat_map(|iv| iv.end_times.iter()).max();
+    let span = last.zip(first).map(|(l, f)| l - f).expect("events");
+    assert!(span < 60_000_000_000, "the profile spans {span} ns\n{p}");
+    let r = scope_format::ProfileReader::open(&out).expect("the profile");
+    for (rank, hours) in [(1u32, 0i64), (2, 7), (4, 14)] {
+        let (sync, _) = r.clock(rank).expect("clock attributes");
+        let off = sync.begin.expect("a sample at MPI_Init").offset_ns;
+        assert!(
+            (off - hours * 3_600_000_000_000).abs() < 1_000_000_000,
+            "rank {rank}'s clock is {off} ns ahead of rank 0's, not {hours} h"
+        );
+    }
     // run_with_agent_mpirun takes the run lock itself.
     let plain = WorkDir::new(&format!("slurm_mpirun_{}", flavor.suffix()));
     let mpirun = run_with_agent_mpirun(&plain, flavor, 6, CONFIG, &prog, &[""; 0]);
