@@ -39,23 +39,19 @@ const fn retired_state() -> ThreadState {
     }
 }
 
-/// True for the shared state installed on threads whose own state was retired.
-pub fn is_retired(st: &ThreadState) -> bool {
-    std::ptr::eq(st, &RETIRED)
+/// This thread has a state (its own or the retired one): not before its first hooked call.
+pub fn has_state() -> bool {
+    !tls::current().is_null()
 }
 
-/// This thread's state, retired included (None before its first hooked call).
-pub fn state() -> Option<&'static mut ThreadState> {
-    let st = tls::current();
-    // SAFETY: a non-null TLS state is this thread's (only it uses it mutably; the retired one
-    // is never written through this: its users check `is_retired` or only read) and stays
-    // mapped.
-    (!st.is_null()).then(|| unsafe { &mut *st })
-}
-
-/// This thread's own recording state, if it has one (not the retired one).
+/// This thread's own recording state, if it has one (none before its first hooked call, and
+/// none once it was retired: no reference to the shared retired state is ever made here).
 pub fn own() -> Option<&'static mut ThreadState> {
-    state().filter(|st| !is_retired(st))
+    let st = tls::current();
+    let retired = &RETIRED as *const ThreadState as *mut ThreadState;
+    // SAFETY: a non-null TLS state other than the retired one is this thread's own (only this
+    // thread uses it mutably) and stays mapped (states are never freed).
+    (!st.is_null() && st != retired).then(|| unsafe { &mut *st })
 }
 
 /// Installs `st` as this thread's state.

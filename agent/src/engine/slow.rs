@@ -41,14 +41,11 @@ pub fn enter(id: usize, caller_sp: u64) -> bool {
         }
     }
     let retry = std::panic::catch_unwind(|| {
-        let Some(st) = current::state() else {
+        if !current::has_state() {
             return registry::thread_start();
-        };
-        if current::is_retired(st) {
-            return false;
         }
         let Some(st) = current::own() else {
-            return false;
+            return false; // retired: pass through, uncounted
         };
         // Gate open: the shadow stack is full. Gate closed while recording runs and the call
         // is not the agent's own: the thread is inside the engine's slow path (a signal
@@ -100,7 +97,7 @@ pub fn read_args(id: usize, args: &Args) -> bool {
         if guard::inside_agent() {
             return true; // the agent's own calls (its communicator, the merge)
         }
-        if current::state().is_none() && !registry::thread_start() {
+        if !current::has_state() && !registry::thread_start() {
             return false;
         }
         let Some(st) = current::own() else {
