@@ -289,6 +289,24 @@ impl Dst<'_> {
         Ok(g)
     }
 
+    /// Copies `elems` values of column `col` at `from_off` of `src` to `to_off` of the output:
+    /// byte for byte, or moved into rank 0's time base where `aligns(col, clock)`.
+    fn copy_values(
+        &self,
+        src: &Src,
+        col: &str,
+        from_off: u64,
+        to_off: u64,
+        elems: u64,
+        clock: &ClockSync,
+    ) -> Result<(), FormatError> {
+        if aligns(col, clock) {
+            self.copy_aligned(src, from_off, to_off, elems, clock)
+        } else {
+            self.copy(src, from_off, to_off, elems * 8)
+        }
+    }
+
     /// Copies `elems` time values at `from_off` of `src` to `to_off` of the output, moved into
     /// rank 0's time base by `clock`.
     fn copy_aligned(
@@ -363,7 +381,6 @@ fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<(u64, bool), FormatError> 
 /// everything, so the input is never opened with HDF5.
 fn copy_listed(dst: &Dst, src: &Src, rank: u32, m: &Manifest) -> Result<(u64, bool), FormatError> {
     let regions = dst.rank_group(rank, &m.attrs, m.window, &m.clock)?;
-    let align = !m.clock.is_identity();
     let mut events = 0u64;
     for r in &m.regions {
         let g = dst.region_group(&regions, &encode_region_name(&r.name), Some(&r.name))?;
@@ -378,11 +395,14 @@ fn copy_listed(dst: &Dst, src: &Src, rank: u32, m: &Manifest) -> Result<(u64, bo
             }
             let base = offset.ok_or_else(|| dst.err(format!("{col}: no space allocated")))?;
             for run in runs {
-                if align && is_time(col) {
-                    dst.copy_aligned(src, run.addr, base + run.first * 8, run.elems, &m.clock)?;
-                } else {
-                    dst.copy(src, run.addr, base + run.first * 8, run.elems * 8)?;
-                }
+                dst.copy_values(
+                    src,
+                    col,
+                    run.addr,
+                    base + run.first * 8,
+                    run.elems,
+                    &m.clock,
+                )?;
             }
         }
         events += r.len;
@@ -428,9 +448,10 @@ fn copy_through_hdf5(dst: &Dst, src: &Src, rank: u32) -> Result<(u64, bool), For
     Ok((events, finished))
 }
 
-/// `start_times` or `end_times`: the columns that hold times.
-fn is_time(col: &str) -> bool {
-    col == crate::COLUMNS[0] || col == crate::COLUMNS[1]
+/// Values of column `col` must be moved into rank 0's time base: it holds times
+/// (`start_times`, `end_times`) and the rank's clock is not rank 0's.
+fn aligns(col: &str, clock: &ClockSync) -> bool {
+    (col == crate::COLUMNS[0] || col == crate::COLUMNS[1]) && !clock.is_identity()
 }
 
 fn copy_column(
@@ -441,7 +462,6 @@ fn copy_column(
     to_file: &Dst,
     clock: &ClockSync,
 ) -> Result<usize, FormatError> {
-    let align = is_time(col) && !clock.is_identity();
     let (src_path, dst_path) = (from_file.path, to_file.path);
     let sd = src.dataset(col).at(src_path)?;
     let n = sd.size();
@@ -453,17 +473,14 @@ fn copy_column(
         .map_err(|m| to_file.err(m))?;
     if let (Some(runs), Some(base)) = (raw_runs(&sd, n, from_file.len), offset) {
         for run in runs {
-            if align {
-                to_file.copy_aligned(
-                    from_file,
-                    run.addr,
-                    base + run.first * 8,
-                    run.elems,
-                    clock,
-                )?;
-            } else {
-                to_file.copy(from_file, run.addr, base + run.first * 8, run.elems * 8)?;
-            }
+            to_file.copy_values(
+                from_file,
+                col,
+                run.addr,
+                base + run.first * 8,
+                run.elems,
+                clock,
+            )?;
         }
         return Ok(n);
     }
@@ -472,7 +489,7 @@ fn copy_column(
     while from < n {
         let to = (from + SLICE).min(n);
         let mut part = sd.read_slice_1d::<i64, _>(from..to).at(src_path)?;
-        if align {
+        if aligns(col, clock) {
             part.mapv_inplace(|t| clock.to_reference(t));
         }
         dd.write_slice(&part, from..to).at(dst_path)?;
