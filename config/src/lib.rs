@@ -15,6 +15,7 @@ mod name;
 mod normalize;
 mod parse;
 mod pattern;
+mod python;
 mod schema;
 mod suggest;
 
@@ -23,4 +24,5 @@ pub use mpi_calls::{is_mpi_library, MpiCallPattern, MpiCalls, INTERPOSED};
 pub use name::SymbolName;
 pub use parse::{load, parse, Config, Region};
 pub use pattern::SymbolPattern;
+pub use python::{full_name, suggest_python, PythonPattern, PythonRegion};
 pub use suggest::{suggest, Candidate};
