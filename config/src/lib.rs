@@ -24,5 +24,7 @@ pub use mpi_calls::{is_mpi_library, MpiCallPattern, MpiCalls, INTERPOSED};
 pub use name::SymbolName;
 pub use parse::{load, parse, Config, Region};
 pub use pattern::SymbolPattern;
-pub use python::{full_name, suggest_python, PythonPattern, PythonRegion};
+pub use python::{
+    full_name, suggest_python, unmatched_python_sentence, PythonPattern, PythonRegion,
+};
 pub use suggest::{suggest, Candidate};

@@ -98,6 +98,16 @@ impl PythonPattern {
     }
 }
 
+/// The sentence that reports a pattern that matched no function (the agent's and
+/// `scope-run`'s), with the close functions that did run.
+pub fn unmatched_python_sentence(pattern: &str, close: &[String]) -> String {
+    let mut s = format!("python region '{pattern}' matched no Python function that ran");
+    if !close.is_empty() {
+        s.push_str(&format!("; closest: {}", close.join(", ")));
+    }
+    s
+}
+
 /// Up to three functions that ran (as `(module, qualname)`) close to `pattern`, best first,
 /// shown as `module.qualname`.
 pub fn suggest_python<'a, I>(pattern: &str, ran: I) -> Vec<String>
