@@ -208,6 +208,9 @@ fn run(a: &RunArgs) -> Result<i32> {
     }
     report(&output);
     nodes::lines(&output).iter().for_each(|l| say(l));
+    for (pattern, close) in scope_format::read_python_unmatched(&output) {
+        say(&scope_config::unmatched_python_sentence(&pattern, &close));
+    }
     for w in &spawned {
         report_as(
             &w.path,
