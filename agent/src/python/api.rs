@@ -19,6 +19,9 @@ pub type AuditFn = unsafe extern "C" fn(*const c_char, PyObj, *mut c_void) -> c_
 pub const FRAME_GLOBALS: usize = 8;
 pub const FRAME_CODE: usize = 32;
 pub const FRAME_OWNER: usize = 69;
+/// Offset of `co_extra` in 3.11's `PyCodeObject`: null, or a `{ Py_ssize_t ce_size; void
+/// *ce_extras[]; }` (Objects/codeobject.c) that `_PyCode_SetExtra` allocates.
+pub const CODE_EXTRA: usize = 176;
 /// `FRAME_OWNED_BY_THREAD`: a frame on the thread's stack (not a generator's).
 pub const OWNED_BY_THREAD: u8 = 0;
 /// `CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR`.
@@ -35,7 +38,6 @@ pub struct Api {
     pub set_eval: unsafe extern "C" fn(PyObj, EvalFn),
     pub eval_default: EvalFn,
     pub request_extra: unsafe extern "C" fn(*mut c_void) -> isize,
-    pub get_extra: unsafe extern "C" fn(PyObj, isize, *mut *mut c_void) -> c_int,
     pub set_extra: unsafe extern "C" fn(PyObj, isize, *mut c_void) -> c_int,
     pub getattr: unsafe extern "C" fn(PyObj, *const c_char) -> PyObj,
     pub as_utf8: unsafe extern "C" fn(PyObj) -> *const c_char,
@@ -64,7 +66,7 @@ macro_rules! func {
         let a = sym($name)?;
         // SAFETY: `a` is the address of the exported C function `$name`, whose signature
         // (CPython 3.11's headers) is the field's type.
-        unsafe { std::mem::transmute::<usize, _>(a) }
+        unsafe { std::mem::transmute_copy::<usize, _>(&a) }
     }};
 }
 
@@ -79,7 +81,7 @@ pub fn find() -> Found {
         return Found::NoPython;
     };
     // SAFETY: `Py_Version` is a `const unsigned long` exported by CPython 3.11+.
-    let version = unsafe { *(v as *const std::ffi::c_ulong) } as u64;
+    let version: u64 = unsafe { *(v as *const std::ffi::c_ulong) };
     if version >> 16 != 0x030b {
         return Found::Unsupported(format!(
             "Python {} (python regions are supported on Python 3.11 only)",
@@ -103,7 +105,6 @@ fn load(version: u64) -> Result<Api, String> {
         set_eval: func!(c"_PyInterpreterState_SetEvalFrameFunc"),
         eval_default: func!(c"_PyEval_EvalFrameDefault"),
         request_extra: func!(c"_PyEval_RequestCodeExtraIndex"),
-        get_extra: func!(c"_PyCode_GetExtra"),
         set_extra: func!(c"_PyCode_SetExtra"),
         getattr: func!(c"PyObject_GetAttrString"),
         as_utf8: func!(c"PyUnicode_AsUTF8"),

@@ -33,7 +33,6 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// What the frame hook needs on every call.
 struct Hot {
-    get_extra: unsafe extern "C" fn(PyObj, isize, *mut *mut c_void) -> c_int,
     index: isize,
     /// The evaluator that was installed before ours (the default one, or another tool's).
     next: EvalFn,
@@ -95,7 +94,6 @@ fn install() {
             _ => a.eval_default,
         };
         let _ = HOT.set(Hot {
-            get_extra: a.get_extra,
             index,
             next,
         });
@@ -116,27 +114,39 @@ unsafe extern "C" fn eval(ts: PyObj, frame: PyObj, throwflag: c_int) -> PyObj {
     // SAFETY: `frame` is a live 3.11 `_PyInterpreterFrame` (the interpreter calls us with
     // one); `f_code` is a strong reference to its code object.
     let code = unsafe { *(frame.cast::<u8>().add(api::FRAME_CODE) as *const PyObj) };
-    let mut extra: *mut c_void = std::ptr::null_mut();
-    // SAFETY: a code object and the index the interpreter gave us.
-    unsafe { (h.get_extra)(code, h.index, &mut extra) };
-    let mut v = extra as usize;
-    if v == 0 {
-        v = decide(h, code, frame);
-    }
-    // SAFETY (both calls below): the evaluator we replaced, with the interpreter's arguments.
-    if v == NOT_REGION {
+    let v = match cached(code, h.index) {
+        0 => decide(h, code, frame),
+        v => v,
+    };
+    // SAFETY: as for `code`; `owner` is a byte inside the frame. A resumable code's frame
+    // still owned by the thread is the call that creates the generator or coroutine.
+    let creating = v & RESUMABLE != 0
+        && unsafe { *frame.cast::<u8>().add(api::FRAME_OWNER) } == api::OWNED_BY_THREAD;
+    if v == NOT_REGION || creating {
+        // SAFETY: the evaluator we replaced, with the interpreter's own arguments.
         return unsafe { (h.next)(ts, frame, throwflag) };
     }
-    // SAFETY: as for `code`; `owner` is a byte inside the frame.
-    if v & RESUMABLE != 0
-        && unsafe { *frame.cast::<u8>().add(api::FRAME_OWNER) } == api::OWNED_BY_THREAD
-    {
-        return unsafe { (h.next)(ts, frame, throwflag) }; // creates the generator
-    }
     let span = engine::open_span(((v >> 2) - 1) as u32);
+    // SAFETY: as above.
     let result = unsafe { (h.next)(ts, frame, throwflag) };
     engine::close_span(span);
     result
+}
+
+/// The decision cached in `code`'s extra slot `index` (0: none yet). Reads the slot as
+/// `_PyCode_GetExtra` does, without its call and type check (the frame's code is a code object).
+#[inline(always)]
+fn cached(code: PyObj, index: isize) -> usize {
+    // SAFETY: `code` is a live 3.11 code object; `co_extra` is null or points at its extras
+    // (`ce_size`, then `ce_size` slots), which only `_PyCode_SetExtra` changes, under the GIL
+    // this thread holds.
+    unsafe {
+        let extra = *(code.cast::<u8>().add(api::CODE_EXTRA) as *const *const isize);
+        if extra.is_null() || *extra <= index {
+            return 0;
+        }
+        *extra.add(1 + index as usize) as usize
+    }
 }
 
 /// Decides whether `code` is a region and caches the answer in its extra slot.
