@@ -93,10 +93,7 @@ fn install() {
             }
             _ => a.eval_default,
         };
-        let _ = HOT.set(Hot {
-            index,
-            next,
-        });
+        let _ = HOT.set(Hot { index, next });
         (a.set_eval)(interp, eval);
     }
     log::info(&format!(
