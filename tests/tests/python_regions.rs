@@ -392,8 +392,11 @@ fn mpi4py_fixture_mpich() {
 }
 
 /// A glob without `name` makes one region per function matched, named `module.qualname`; with
-/// `name`, all the functions it matches share that one region (`ticker` runs `tick`: both
-/// counted, nested). The exit status passes through (the fixture returns 3 after finalizing).
+/// `name`, all the functions it matches share that one region. `*` globs over the whole qualname,
+/// nested ones included: `__main__.?ick*` matches `tick`, `ticker` and the generator expression
+/// `ticker` runs `tick` from (`ticker.<locals>.<genexpr>`, one interval per resumption: n + 1 for
+/// n ticks). Per rank: 2 ticker + 13 tick + (6 + 9) genexpr = 30, on two threads (12 and 18),
+/// nested. The exit status passes through (the fixture returns 3 after finalizing).
 fn globs_and_status(flavor: Flavor) {
     let wd = WorkDir::new(&format!("python_regions_glob_{}", flavor.suffix()));
     let config = r#"
@@ -412,28 +415,40 @@ name = "ticks"
         vec![
             ("__main__.Solver.__init__", 1),
             ("__main__.Solver.step", 7),
-            ("ticks", 15),
+            ("ticks", 30),
         ]
     });
     assert_eq!(p.counts(), want, "per-rank counts\n{p}");
     for rank in 0..4 {
         min_duration(&p, rank, "__main__.Solver.step", MS / 5);
-        // Two ticker calls (one per thread), each holding its thread's ticks: 2 of the 15
-        // intervals hold others, the 13 tick calls lie within one on their thread.
         let c = calls(&p, rank, "ticks");
-        let holders = c
-            .iter()
-            .enumerate()
-            .filter(|(i, a)| {
-                c.iter()
-                    .enumerate()
-                    .any(|(j, b)| j != *i && a.0 <= b.0 && b.1 <= a.1 && a.2 == b.2)
-            })
-            .count();
+        let holds = |a: &(i64, i64, i64)| {
+            c.iter()
+                .filter(|b| *b != a && a.0 <= b.0 && b.1 <= a.1 && a.2 == b.2)
+                .count()
+        };
+        let mut per_thread: BTreeMap<i64, usize> = BTreeMap::new();
+        for x in &c {
+            *per_thread.entry(x.2).or_default() += 1;
+        }
+        let mut split: Vec<usize> = per_thread.values().copied().collect();
+        split.sort_unstable();
         assert_eq!(
-            holders, 2,
-            "rank {rank}: ticker calls holding tick calls: {c:?}"
+            split,
+            vec![12, 18],
+            "rank {rank}: ticks per thread {per_thread:?}"
         );
+        // Each thread's ticker call holds everything else of its thread.
+        for (t, n) in &per_thread {
+            let whole = c.iter().filter(|a| a.2 == *t && holds(a) == n - 1).count();
+            assert_eq!(
+                whole, 1,
+                "rank {rank} thread {t}: one ticker call holding {n} - 1: {c:?}"
+            );
+        }
+        // 2 ticker calls and 13 genexpr resumptions (one per tick) hold something.
+        let holders = c.iter().filter(|a| holds(a) > 0).count();
+        assert_eq!(holders, 15, "rank {rank}: intervals holding others: {c:?}");
     }
 }
 
