@@ -26,6 +26,7 @@ mod mpi_calls;
 mod oracle;
 mod output_safety;
 mod python_regions;
+mod python_versions;
 mod salvage;
 mod scope_run;
 mod serial_and_launchers;
