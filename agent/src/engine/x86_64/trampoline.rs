@@ -46,8 +46,14 @@ pub const LEAVE_RESERVE: u64 = 48;
 /// `call`), in the one order `Frame` describes: every trampoline uses this and `pop_frame`.
 macro_rules! push_frame {
     () => {
+        concat!("pushfq\n", push_regs!())
+    };
+}
+
+/// The sixteen general registers of a `Frame`, below its flags slot.
+macro_rules! push_regs {
+    () => {
         concat!(
-            "pushfq\n",
             "push rax\n",
             "push rcx\n",
             "push rdx\n",
@@ -70,6 +76,13 @@ macro_rules! push_frame {
 /// Pops what `push_frame` pushed (the Rust side may have changed `rax` and `ret`).
 macro_rules! pop_frame {
     () => {
+        concat!(pop_regs!(), "\npopfq")
+    };
+}
+
+/// Pops what `push_regs` pushed.
+macro_rules! pop_regs {
+    () => {
         concat!(
             "pop r15\n",
             "pop r14\n",
@@ -85,8 +98,7 @@ macro_rules! pop_frame {
             "pop rbx\n",
             "pop rdx\n",
             "pop rcx\n",
-            "pop rax\n",
-            "popfq"
+            "pop rax"
         )
     };
 }
@@ -136,11 +148,14 @@ macro_rules! trampoline {
 trampoline!("scope_tramp_enter", enter_slow);
 trampoline!("scope_tramp_leave", leave_slow);
 
-// The args trampoline of `MpiCall` hooks, at the entry of an MPI function: flags and all
-// sixteen general registers (the `Frame`) as the full trampolines save them, but of the
-// vector state only xmm0-xmm7. At a function's entry the vector registers are the caller's
-// scratch except for floating-point arguments, which travel in xmm0-xmm7 (MPI functions take
-// none but `MPI_Pcontrol`'s variadic ones); the x87 state and MXCSR are left alone by Rust.
+// The args trampoline of `TimingWithArgs` hooks, at the entry of an MPI function: the sixteen
+// general registers in the `Frame` layout the full trampolines use, but neither the flags nor
+// the vector state beyond xmm0-xmm7. At a function's entry the arithmetic flags carry nothing
+// (the System V ABI passes none, and requires only DF clear, which `cld` keeps), so the flags
+// slot is reserved, not written (`popfq` alone costs tens of cycles); the vector registers
+// are the caller's scratch except for floating-point arguments, which travel in xmm0-xmm7
+// (MPI functions take none but `MPI_Pcontrol`'s variadic ones); the x87 state and MXCSR are
+// left alone by Rust.
 std::arch::global_asm!(
     ".pushsection .text.scope_tramp_args,\"ax\",@progbits",
     ".p2align 4",
@@ -148,7 +163,8 @@ std::arch::global_asm!(
     ".hidden scope_tramp_args",
     ".type scope_tramp_args,@function",
     "scope_tramp_args:",
-    push_frame!(),
+    "lea rsp, [rsp - 8]",
+    push_regs!(),
     "mov rbp, rsp",
     "sub rsp, 128",
     "and rsp, -16",
@@ -172,7 +188,8 @@ std::arch::global_asm!(
     "movdqu xmm6, [rsp + 96]",
     "movdqu xmm7, [rsp + 112]",
     "mov rsp, rbp",
-    pop_frame!(),
+    pop_regs!(),
+    "lea rsp, [rsp + 8]",
     "ret",
     ".size scope_tramp_args, . - scope_tramp_args",
     ".popsection",
