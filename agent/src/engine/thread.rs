@@ -19,8 +19,10 @@ use std::sync::atomic::AtomicU64;
 
 /// Shadow-stack capacity per thread; deeper calls pass through and are counted as dropped.
 pub const STACK_CAP: usize = 16 * 1024;
-/// Open client spans per thread (`spans.rs`); deeper ones are counted as dropped.
-pub const SPAN_CAP: usize = 512;
+/// Open client spans per thread (`spans.rs`); deeper ones are counted as dropped. As deep as
+/// the shadow stack: Python's default recursion limit is 1000 and programs raise it (the pages
+/// of the state are touched only as deep as a thread goes).
+pub const SPAN_CAP: usize = STACK_CAP;
 /// Records per thread buffer.
 pub const RECORD_CAP: usize = 64 * 1024;
 
