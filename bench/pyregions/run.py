@@ -348,8 +348,13 @@ def main():
     a = ap.parse_args()
     a.workload_args = a.workload_args.split()
 
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name")), platform.processor())
+    info = {}
+    for line in open("/proc/cpuinfo"):
+        k, _, v = line.partition(":")
+        info.setdefault(k.strip(), v.strip())
+    cpu = "%s (family %s model %s%s)" % (
+        info.get("model name", platform.processor()), info.get("cpu family", "?"),
+        info.get("model", "?"), ", VM guest" if "hypervisor" in info.get("flags", "").split() else "")
     pyver = subprocess.run([a.python, "-VV"], capture_output=True, text=True).stdout.strip()
     head = ["CPU: %s (%d logical CPUs); load average at start: %s" % (
                 cpu, os.cpu_count(), open("/proc/loadavg").read().split()[:3]),
