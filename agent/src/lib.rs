@@ -14,13 +14,14 @@
 //!   guard, the stop switch; its x86-64 back end in `engine/x86_64/`. It reaches its one client
 //!   through `engine::Client`, and knows no recorder, MPI or file format.
 //! - clients: `recorder/` (records → intervals → the rank file, the writer thread), `mpi/`
-//!   (finding MPI, reading call arguments), `resolve.rs` (regions → targets), `output.rs`;
+//!   (finding MPI, reading call arguments), `python/` (Python functions as regions, through
+//!   the engine's spans), `resolve.rs` (regions → targets), `output.rs`;
 //!   `client.rs` wires the recorder and the MPI layer into the engine's client.
 //! - `lifecycle.rs`: the agent's life in a process (start-up, MPI init and finalize, exit,
 //!   fork); this file: the exported symbols.
 //!
 //! `unsafe` is confined to `engine/` (code patching, stubs, trampolines, TLS), `mpi/` (calling
-//! MPI through `dlsym`), `base/` (system calls, `dl_iterate_phdr`, `dlsym`), `resolve.rs`
+//! MPI through `dlsym`), `python/` (calling the interpreter's C API, reading its frames), `base/` (system calls, `dl_iterate_phdr`, `dlsym`), `resolve.rs`
 //! (`dladdr`, IFUNC resolvers), `output.rs` (`mkdtemp`), `recorder/` (one cast at the stop)
 //! and the wrappers here. No panic crosses an `extern "C"` boundary.
 
@@ -33,6 +34,7 @@ mod lifecycle;
 mod mpi;
 mod output;
 mod placement;
+mod python;
 mod recorder;
 mod resolve;
 

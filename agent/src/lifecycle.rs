@@ -9,7 +9,7 @@
 //! takes part in the same collectives whatever failed locally, so no rank hangs.
 
 use crate::base::{clock, log, target};
-use crate::{client, engine, mpi, output, placement, recorder, resolve};
+use crate::{client, engine, mpi, output, placement, python, recorder, resolve};
 use scope_config::env;
 use scope_format::rank_file_name;
 use std::path::PathBuf;
@@ -30,6 +30,10 @@ struct Life {
     resolver: Option<resolve::Resolver>,
     /// Functions hooked so far.
     hooked: usize,
+    /// Python regions will be recorded (the interpreter's hooks are registered).
+    python: bool,
+    /// Region ids of the Python regions seen so far, by name.
+    python_ids: std::collections::HashMap<String, u32>,
     done: bool,
 }
 
@@ -86,6 +90,7 @@ pub fn start() {
             l.config = Some(cfg);
         });
         hook_new_objects(engine::When::StartUp);
+        prepare_python();
         // SAFETY: registering plain extern "C" functions with atexit and pthread_atfork.
         unsafe {
             libc::atexit(at_exit);
@@ -99,9 +104,58 @@ pub fn start() {
     });
 }
 
-/// Starts the writer thread once a function is hooked (it is the one place it starts).
+/// Python regions: registers the interpreter's hooks if this process is a Python one.
+fn prepare_python() {
+    let Some(list) = with_life(|l| l.config.as_ref().map(|c| c.python.clone())) else {
+        return;
+    };
+    if list.is_empty() {
+        return;
+    }
+    match python::prepare(list, python_region_id) {
+        python::Prepared::Ready => with_life(|l| l.python = true),
+        python::Prepared::NoPython => log::info("python regions: no Python interpreter here"),
+        python::Prepared::Refused => {}
+    }
+}
+
+/// The region id of Python region `name`, registered with the recorder when new (called by
+/// the Python layer when it decides a function is a region, on the program's thread).
+fn python_region_id(name: &str) -> Option<u32> {
+    with_life(|l| {
+        if let Some(&id) = l.python_ids.get(name) {
+            return Some(id);
+        }
+        let r = l.resolver.as_mut()?;
+        r.regions.push(name.to_string());
+        let id = (r.regions.len() - 1) as u32;
+        l.python_ids.insert(name.to_string(), id);
+        recorder::set_regions(r.regions.clone(), r.sets.clone(), r.mpi_regions());
+        Some(id)
+    })
+}
+
+/// Python regions that matched no function that ran: said on stderr and, if there is a
+/// merged profile, written into it for `scope-run`.
+fn report_python_unmatched(merged: Option<&std::path::Path>) {
+    let unmatched = python::unmatched();
+    if unmatched.is_empty() {
+        return;
+    }
+    for (pattern, close) in &unmatched {
+        log::error(&scope_config::unmatched_python_sentence(pattern, close));
+    }
+    if let Some(path) = merged {
+        if let Err(e) = scope_format::write_python_unmatched(path, &unmatched) {
+            log::error(&format!("cannot record the unmatched python regions: {e}"));
+        }
+    }
+}
+
+/// Starts the writer thread once a function is hooked or Python regions may record (it is
+/// the one place it starts).
 fn start_writer_once_hooked() {
-    if with_life(|l| l.hooked > 0 && !l.done) {
+    if with_life(|l| (l.hooked > 0 || l.python) && !l.done) {
         recorder::writer::start();
     }
 }
@@ -330,11 +384,12 @@ pub fn before_mpi_finalize() {
                 } else {
                     merge_dir(dir, size, &out)
                 };
-                if let Some(path) = written.filter(|_| !place.senders().is_empty()) {
-                    if let Err(e) = scope_format::write_sent_over_mpi(&path, sent as i64) {
+                if let Some(path) = written.as_ref().filter(|_| !place.senders().is_empty()) {
+                    if let Err(e) = scope_format::write_sent_over_mpi(path, sent as i64) {
                         log::error(&format!("cannot record how the rank files came: {e}"));
                     }
                 }
+                report_python_unmatched(written.as_deref());
             }
         }
         with_life(|l| {
@@ -449,7 +504,7 @@ extern "C" fn at_exit() {
         recorder::stop_and_flush_all();
         if has_mpi {
             keep_for_salvage("exiting without MPI_Finalize");
-        } else if with_life(|l| l.hooked == 0) {
+        } else if with_life(|l| l.hooked == 0 && !l.python) {
             report_unmatched();
         } else {
             // Never an MPI process: a one-rank profile (already on disk if it spilled).
@@ -467,7 +522,8 @@ extern "C" fn at_exit() {
                     if let Err(e) = recorder::close_rank_file(true) {
                         log::error(&format!("closing the profile: {e}"));
                     }
-                    let _ = merge_dir(&dir, 1, &out);
+                    let merged = merge_dir(&dir, 1, &out);
+                    report_python_unmatched(merged.as_deref());
                 }
                 Err(e) => log::error(&format!("{e}; the profile is lost")),
             }

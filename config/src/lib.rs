@@ -15,6 +15,7 @@ mod name;
 mod normalize;
 mod parse;
 mod pattern;
+mod python;
 mod schema;
 mod suggest;
 
@@ -23,4 +24,7 @@ pub use mpi_calls::{is_mpi_library, MpiCallPattern, MpiCalls, INTERPOSED};
 pub use name::SymbolName;
 pub use parse::{load, parse, Config, Region};
 pub use pattern::SymbolPattern;
+pub use python::{
+    full_name, suggest_python, unmatched_python_sentence, PythonPattern, PythonRegion,
+};
 pub use suggest::{suggest, Candidate};

@@ -7,7 +7,8 @@ use crate::error::ConfigError;
 use crate::location::Lines;
 use crate::mpi_calls::MpiCalls;
 use crate::pattern::SymbolPattern;
-use crate::schema::{File, RegionEntry};
+use crate::python::{PythonPattern, PythonRegion};
+use crate::schema::File;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,15 @@ pub struct Config {
     pub regions: Vec<Region>,
     /// The MPI calls to record (`[mpi] calls`).
     pub mpi_calls: MpiCalls,
+    /// The Python functions to profile (`python = ...`), in file order.
+    pub python: Vec<PythonRegion>,
+}
+
+impl Config {
+    /// Regions of either kind: none means there is nothing to profile but MPI calls.
+    pub fn has_regions(&self) -> bool {
+        !self.regions.is_empty() || !self.python.is_empty()
+    }
 }
 
 /// One region: the functions matched by `pattern`, recorded under `name`.
@@ -76,37 +86,98 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
     };
     let mut regions = Vec::with_capacity(entries.len());
+    let mut python = Vec::new();
     let mut first_line: HashMap<String, usize> = HashMap::new();
     for entry in entries {
-        let (region, name_span) =
-            check_entry(&lines, entry.into_inner()).map_err(|(span, msg)| at(Some(span), msg))?;
+        let table = entry.span();
+        let entry = entry.into_inner();
+        let (name, name_span) =
+            match (entry.symbol, entry.python) {
+                (Some(symbol), None) => {
+                    let (region, name_span) = check_entry(&lines, symbol, entry.name)
+                        .map_err(|(span, msg)| at(Some(span), msg))?;
+                    let name = region.name.clone();
+                    regions.push(region);
+                    (name, name_span)
+                }
+                (None, Some(text)) => {
+                    let (region, name_span) = check_python(&lines, text, entry.name)
+                        .map_err(|(span, msg)| at(Some(span), msg))?;
+                    let name = region.name.clone();
+                    python.push(region);
+                    (name, name_span)
+                }
+                (Some(_), Some(p)) => {
+                    return Err(at(
+                        Some(p.span()),
+                        "a region has either `symbol` (a native function) or `python` \
+                     (a Python function), not both"
+                            .to_string(),
+                    ))
+                }
+                (None, None) => return Err(at(
+                    Some(table),
+                    "missing field `symbol` (a native function) or `python` (a Python function)"
+                        .to_string(),
+                )),
+            };
         let (line, _) = lines.at(name_span.start);
-        if let Some(first) = first_line.get(&region.name) {
+        if let Some(first) = first_line.get(&name) {
             let message = format!(
-                "duplicate region name '{}' (lines {first} and {line}); give one a different `name`",
-                region.name
+                "duplicate region name '{name}' (lines {first} and {line}); give one a different `name`"
             );
             return Err(at(Some(name_span), message));
         }
-        first_line.insert(region.name.clone(), line);
-        regions.push(region);
+        first_line.insert(name, line);
     }
     Ok(Config {
         path: path.to_path_buf(),
         regions,
         mpi_calls,
+        python,
     })
+}
+
+/// Checks one `python` entry; on success also returns the span of its name (or of `python`).
+fn check_python(
+    lines: &Lines,
+    text: Spanned<String>,
+    name: Option<Spanned<String>>,
+) -> Result<(PythonRegion, Range<usize>), (Range<usize>, String)> {
+    let span = text.span();
+    let text = text.into_inner();
+    let pattern = PythonPattern::parse(&text).map_err(|e| (span.clone(), e))?;
+    let (name, name_span, named) = match name {
+        Some(n) => {
+            let (name, s) = check_name(n)?;
+            (name, s, true)
+        }
+        None => (pattern.text().to_string(), span.clone(), false),
+    };
+    let (line, column) = lines.at(span.start);
+    Ok((
+        PythonRegion {
+            text: pattern.text().to_string(),
+            name,
+            named,
+            pattern,
+            line,
+            column,
+        },
+        name_span,
+    ))
 }
 
 /// Checks one entry; on success also returns the span of its name (or of `symbol` when defaulted).
 fn check_entry(
     lines: &Lines,
-    entry: RegionEntry,
+    symbol: Spanned<String>,
+    name: Option<Spanned<String>>,
 ) -> Result<(Region, Range<usize>), (Range<usize>, String)> {
-    let symbol_span = entry.symbol.span();
-    let symbol = entry.symbol.into_inner();
+    let symbol_span = symbol.span();
+    let symbol = symbol.into_inner();
     let pattern = SymbolPattern::parse(&symbol).map_err(|e| (symbol_span.clone(), e))?;
-    let (name, name_span) = match entry.name {
+    let (name, name_span) = match name {
         Some(n) => check_name(n)?,
         None => (symbol.clone(), symbol_span.clone()),
     };

@@ -28,7 +28,12 @@ pub struct MpiTable {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionEntry {
-    pub symbol: Spanned<String>,
+    /// A native function (exactly one of `symbol` and `python`).
+    #[serde(default)]
+    pub symbol: Option<Spanned<String>>,
+    /// A Python function.
+    #[serde(default)]
+    pub python: Option<Spanned<String>>,
     #[serde(default)]
     pub name: Option<Spanned<String>>,
 }

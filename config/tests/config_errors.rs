@@ -183,3 +183,54 @@ fn load_reads_files_and_reports_io_errors() {
     assert!(matches!(load(&binary).unwrap_err(), ConfigError::Io { .. }));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn python_regions_are_read_beside_symbols() {
+    let c = ok(concat!(
+        "[[regions]]\nsymbol = \"dgemm_\"\n",
+        "[[regions]]\npython = \"compute\"\n",
+        "[[regions]]\npython = \"mylib.solver.*\"\n",
+        "[[regions]]\npython = \"Solver.step\"\nname = \"step\"\n",
+    ));
+    assert_eq!(c.regions.len(), 1);
+    let p: Vec<(&str, &str, usize, usize)> = c
+        .python
+        .iter()
+        .map(|r| (r.text.as_str(), r.name.as_str(), r.line, r.column))
+        .collect();
+    assert_eq!(
+        p,
+        vec![
+            ("compute", "compute", 4, 10),
+            ("mylib.solver.*", "mylib.solver.*", 6, 10),
+            ("Solver.step", "step", 8, 10),
+        ]
+    );
+    assert_eq!(
+        c.python[1].region_for("mylib.solver", "Solver.step"),
+        "mylib.solver.Solver.step"
+    );
+    assert_eq!(c.python[2].region_for("m", "Solver.step"), "step");
+    assert!(ok("[[regions]]\npython = \"f\"\n").has_regions());
+}
+
+#[test]
+fn python_region_errors_are_located() {
+    let e = err("[[regions]]\npython = \"a b\"\n");
+    assert!(
+        e.starts_with("scope.toml:2:10: python function name 'a b'"),
+        "{e}"
+    );
+    let e = err("[[regions]]\nsymbol = \"a\"\npython = \"b\"\n");
+    assert!(
+        e.starts_with("scope.toml:3:10: a region has either `symbol`"),
+        "{e}"
+    );
+    let e = err("[[regions]]\nsymbol = \"a\"\n[[regions]]\nname = \"b\"\n");
+    assert!(e.contains("`python`"), "{e}");
+    let e = err("[[regions]]\nsymbol = \"compute\"\n[[regions]]\npython = \"compute\"\n");
+    assert!(
+        e.contains("duplicate region name 'compute' (lines 2 and 4)"),
+        "{e}"
+    );
+}

@@ -44,8 +44,9 @@ pub use rank_writer::RankWriter;
 pub use reader::{Intervals, ProfileReader};
 pub use world::{
     free_output_name, merge_launched_world, merge_launched_world_beside, merge_world_dir,
-    private_dir_prefix, read_sent_over_mpi, read_world, world_file, world_of_file_name,
-    write_sent_over_mpi, write_world, WorldMerge, SENT_OVER_MPI_ATTR, WORLD_ATTR,
+    private_dir_prefix, read_python_unmatched, read_sent_over_mpi, read_world, world_file,
+    world_of_file_name, write_python_unmatched, write_sent_over_mpi, write_world, WorldMerge,
+    PYTHON_UNMATCHED_ATTR, SENT_OVER_MPI_ATTR, WORLD_ATTR,
 };
 
 /// An MPI call region's column of payload bytes per call.

@@ -81,6 +81,46 @@ pub fn read_sent_over_mpi(path: &Path) -> Option<i64> {
     crate::attrs::read_i64(&file, SENT_OVER_MPI_ATTR)
 }
 
+/// The root attribute listing the Python regions that matched no function that ran, one per
+/// line: the region as written, a tab, and the closest functions that did run (`, `-separated).
+pub const PYTHON_UNMATCHED_ATTR: &str = "python_regions_unmatched";
+
+/// Writes [`PYTHON_UNMATCHED_ATTR`] into the merged file `path`: `(region, closest)` pairs.
+pub fn write_python_unmatched(
+    path: &Path,
+    unmatched: &[(String, Vec<String>)],
+) -> Result<(), FormatError> {
+    let text: Vec<String> = unmatched
+        .iter()
+        .map(|(r, close)| format!("{r}\t{}", close.join(", ")))
+        .collect();
+    let file = crate::files::open_rw(path).at(path)?;
+    crate::attrs::write_str(&file, PYTHON_UNMATCHED_ATTR, &text.join("\n"), path)?;
+    file.close().at(path)
+}
+
+/// [`PYTHON_UNMATCHED_ATTR`] of a merged file: `(region, closest)` pairs (empty if absent).
+pub fn read_python_unmatched(path: &Path) -> Vec<(String, Vec<String>)> {
+    let Some(text) = crate::files::open(path)
+        .ok()
+        .and_then(|f| crate::attrs::read_str(&f, PYTHON_UNMATCHED_ATTR))
+    else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (r, close) = l.split_once('\t').unwrap_or((l, ""));
+            let close = close
+                .split(", ")
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect();
+            (r.to_string(), close)
+        })
+        .collect()
+}
+
 /// The `world` root attribute of a merged file (None: unreadable, or written before worlds
 /// were recorded).
 pub fn read_world(path: &Path) -> Option<u32> {

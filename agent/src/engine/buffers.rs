@@ -94,6 +94,11 @@ pub fn record_open_frames(st: &mut ThreadState) {
     for e in open.iter().rev() {
         record(st, e.word, e.t_enter, now);
     }
+    let spans = st.open_spans().to_vec();
+    st.span_depth = 0;
+    for e in spans.iter().rev() {
+        record(st, e.word, e.t_enter, now);
+    }
 }
 
 /// Makes room for one record: hands the full buffer over, or has the client drain it on this

@@ -5,7 +5,7 @@
 //! freed); the retired state's `depth_limit` is always 0, so a thread holding it passes every
 //! call through.
 
-use super::thread::{Entry, ThreadState, STACK_CAP};
+use super::thread::{Entry, ThreadState, SPAN_CAP, STACK_CAP};
 use super::word::HookWord;
 use super::x86_64::tls;
 use std::sync::atomic::AtomicU64;
@@ -36,6 +36,8 @@ const fn retired_state() -> ThreadState {
         handing: AtomicU64::new(0),
         exit_passes: 0,
         paused: 0,
+        span_depth: 0,
+        spans: [E; SPAN_CAP],
     }
 }
 

@@ -10,7 +10,7 @@
 //! The layers inside, bottom up: `word`, `thread`, `hooks`, `args` (types); the back end's
 //! `tls`; `gate` (who records), `current` (this thread's state), `client` (the one client);
 //! `buffers` (the record protocol), `guard` (agent code on a thread), `registry` (threads);
-//! `unwind`, `slow`; the back end's `trampoline`, `stub`, `prologue`, `patch`, `memory`,
+//! `unwind`, `slow`, `spans` (intervals a client measures itself); the back end's `trampoline`, `stub`, `prologue`, `patch`, `memory`,
 //! `plan`; `target`, `attach`, `init`. This file only re-exports: no file below refers to it.
 //!
 //! Invariants: the engine knows no recorder, no MPI, no file format (checked by `layers.rs`);
@@ -29,6 +29,7 @@ mod hooks;
 mod init;
 mod registry;
 mod slow;
+mod spans;
 mod target;
 mod thread;
 mod unwind;
@@ -46,6 +47,7 @@ pub use guard::{as_agent, inside_agent};
 pub use hooks::Kind;
 pub use init::init;
 pub use registry::{after_fork_in_child, finish_all, stop_recording, threads};
+pub use spans::{close as close_span, enable as enable_spans, open as open_span};
 pub use target::{Target, When};
 pub use thread::{Record, ThreadState};
 pub use unwind::{hide_real_returns, show_real_returns, BEGIN_CATCH, UNWIND_STARTS};

@@ -11,7 +11,7 @@
 //! - `cur` points into `[buf, end]` and is a multiple of `RECORD_SIZE` from `buf`; the buffer
 //!   protocol (`buffers.rs`) owns `buf`, `cur`, `end`, `bufs`, `gen`, `handoff`, `taken` and
 //!   `handing`.
-//! - Only the owning thread writes `depth`, the entries and `paused`; other threads store
+//! - Only the owning thread writes `depth`, the entries, `paused` and the spans; other threads store
 //!   `depth_limit` (an aligned 8-byte store) when recording stops.
 
 use super::word::HookWord;
@@ -19,6 +19,8 @@ use std::sync::atomic::AtomicU64;
 
 /// Shadow-stack capacity per thread; deeper calls pass through and are counted as dropped.
 pub const STACK_CAP: usize = 16 * 1024;
+/// Open client spans per thread (`spans.rs`); deeper ones are counted as dropped.
+pub const SPAN_CAP: usize = 512;
 /// Records per thread buffer.
 pub const RECORD_CAP: usize = 64 * 1024;
 
@@ -85,6 +87,10 @@ pub struct ThreadState {
     pub exit_passes: u64,
     /// Nested pauses of recording on this thread (`gate.rs`).
     pub paused: u64,
+    /// Open client spans (`spans.rs`): `span_depth` of `spans` are in use, oldest first;
+    /// `ret` and `slot` are unused (0).
+    pub span_depth: u64,
+    pub spans: [Entry; SPAN_CAP],
 }
 
 const _: () = {
@@ -108,6 +114,11 @@ impl ThreadState {
     pub fn open_entries(&self) -> &[Entry] {
         let n = (self.depth.load(std::sync::atomic::Ordering::Relaxed) / ENTRY_SIZE) as usize;
         &self.entries[..n.min(STACK_CAP)]
+    }
+
+    /// Open client spans, oldest first.
+    pub fn open_spans(&self) -> &[Entry] {
+        &self.spans[..(self.span_depth as usize).min(SPAN_CAP)]
     }
 }
 
