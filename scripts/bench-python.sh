@@ -10,6 +10,7 @@
 #   --variants   only these (comma-separated keys: scope-native, scope-rare, scope-all,
 #                proto-rare, proto-fib, proto-step, cprofile, viztracer; plain always runs)
 #   --python PY  the interpreter (default /usr/bin/python3.11, Debian 12's)
+#   --clock wall compare the phases' wall times (default: the main thread's CPU time)
 # Workload: bench/pyregions/workload.py on PY (5 x recursive fib(27), 3 M method calls, 4 M
 # builtin calls, 100 calls of `rare`). Output: a table on stdout, target/bench/python.json (every
 # run) and target/bench/python.md. Exits non-zero if a variant failed or scope (or cProfile, or
@@ -29,6 +30,7 @@ WORKLOAD_ARGS=""
 PROTOTYPE=0
 VARIANTS=()
 PY=/usr/bin/python3.11
+CLOCK=cpu
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
@@ -36,7 +38,8 @@ while [ $# -gt 0 ]; do
         --prototype) PROTOTYPE=1; shift ;;
         --variants) VARIANTS=(--variants "$2"); shift 2 ;;
         --python) PY="$2"; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        --clock) CLOCK="$2"; shift 2 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "bench-python: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -100,4 +103,4 @@ log "running $ROUNDS rounds; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 "$SRC/run.py" --python "$PY" --workload "$SRC/workload.py" \
     --workload-args "$WORKLOAD_ARGS" --agent "$AGENT" --pproc "$PPROC" "${PROTO_ARGS[@]}" \
     --viztracer "$VENV/bin/viztracer" --viztracer-version "$VIZ_VERSION" "${VARIANTS[@]}" \
-    --rounds "$ROUNDS" --workdir "$WORK" --json "$OUT/python.json" --md "$OUT/python.md"
+    --rounds "$ROUNDS" --clock "$CLOCK" --workdir "$WORK" --json "$OUT/python.json" --md "$OUT/python.md"

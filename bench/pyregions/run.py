@@ -4,8 +4,10 @@
 Called by scripts/bench-python.sh, which installs the tools and builds the agent first.
 Standard library only (the harness reads scope's output through scope-pproc's JSON summary).
 
-Metric: the workload's own phase times (time.perf_counter() inside the process, so interpreter
-start-up and the profilers' exit work are excluded). Per round, every variant's phase time is
+Metric: the workload's own phase times, measured inside the process (so interpreter start-up and
+the profilers' exit work are excluded), by default in the main thread's CPU time (time.thread_time:
+the time other work on a shared machine takes from the process is not counted; wall time is kept
+in the JSON, and --clock wall compares it instead). Per round, every variant's phase time is
 divided by plain's in the same round; the table gives the median of those ratios over the rounds
 and their min-max. "ns/call" = median over rounds of (variant - plain) / calls made in the phase.
 A coarser column, "whole run", is the process's wall time (start-up and exit included: scope's
@@ -24,6 +26,7 @@ import os
 import platform
 import pstats
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,9 +43,14 @@ def log(msg):
     print("bench-python: " + msg, file=sys.stderr, flush=True)
 
 
+def child_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def workload_line(stdout):
     for line in stdout.splitlines():
-        if line.startswith('{"fib"'):
+        if line.startswith('{"wall"'):
             return json.loads(line)
     return None
 
@@ -125,11 +133,11 @@ class Bench:
             if os.path.exists(var.check[1]):
                 os.remove(var.check[1])
         cmd = var.prefix + [a.workload] + a.workload_args
-        w0 = time.monotonic()
+        c0, w0 = child_cpu(), time.monotonic()
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-        wall = time.monotonic() - w0
+        wall, cpu = time.monotonic() - w0, child_cpu() - c0
         rec = {"round": rnd, "variant": var.key, "command": " ".join(cmd), "rc": p.returncode,
-               "wall_s": wall}
+               "wall_s": wall, "process_cpu_s": cpu}
         for k in ("LD_PRELOAD", "SCOPE_CONFIG", "PYHOOK_MODE", "PYHOOK_REGION"):
             if k in var.env:
                 rec.setdefault("env", {})[k] = var.env[k]
@@ -140,7 +148,8 @@ class Bench:
             rec["error"] = "rc=%d, no result line; stderr: %s" % (p.returncode, p.stderr.strip()[-1500:])
             self.failures.append("round %d %s: %s" % (rnd, var.key, rec["error"]))
             return rec
-        rec["phases"] = {k: w[k] for k in PHASES + ("rare",)}
+        rec["phases"] = dict(w[a.clock])
+        rec["phases_wall"], rec["phases_cpu"] = w["wall"], w["cpu"]
         rec["calls"] = w["calls"]
         if var.check:
             problems, seen = self.verify(var, w, p.stderr)
@@ -183,7 +192,7 @@ class Bench:
             # Durations: rare's intervals cover (almost) the whole rare phase; Point.step's sum
             # stays below the methods phase; the longest fib (a whole fib(N)) lies between half
             # a repetition and the whole phase.
-            phase_ns = {k: w[k] * 1e9 for k in PHASES + ("rare",)}
+            phase_ns = {k: w["wall"][k] * 1e9 for k in PHASES + ("rare",)}
             r = regions.get("rare")
             if r and "rare" in var.regions and not (0.5 * phase_ns["rare"] <= r["total_ns"]
                                                     <= 1.02 * phase_ns["rare"]):
@@ -267,14 +276,23 @@ def summarise(runs, variants, rounds):
                 "ns_per_call": statistics.median(added) if added else None,
                 "ns_min": min(added) if added else None, "ns_max": max(added) if added else None,
             }
-        walls = []
+        # The other clock's phase ratios, and whole-process wall and CPU (all threads, start-up
+        # and exit included), as medians of per-round ratios to plain.
+        other = {}
         for rnd in range(1, rounds + 1):
             r, b = by.get((rnd, var.key)), by.get((rnd, "plain"))
             if r and b and "error" not in r and "error" not in b:
-                walls.append(r["wall_s"] / b["wall_s"])
-        if walls:
-            s["wall_ratio"] = statistics.median(walls)
+                for ph in PHASES:
+                    for clock in ("wall", "cpu"):
+                        other.setdefault(clock + ":" + ph, []).append(
+                            r["phases_" + clock][ph] / b["phases_" + clock][ph])
+                other.setdefault("process_wall", []).append(r["wall_s"] / b["wall_s"])
+                other.setdefault("process_cpu", []).append(r["process_cpu_s"] / b["process_cpu_s"])
+        s["ratios"] = {k: statistics.median(v) for k, v in other.items()}
+        if other:
+            s["wall_ratio"] = s["ratios"]["process_wall"]
             s["wall_s"] = statistics.median(r["wall_s"] for r in ok)
+            s["process_cpu_s"] = statistics.median(r["process_cpu_s"] for r in ok)
         out[var.key] = s
     return out
 
@@ -304,6 +322,27 @@ def fmt_table(summary, variants, calls):
             row.append(("%.0f" % q["ns_per_call"]).replace("-0", "0") if abs(q["ns_per_call"]) < 0.5
                        else "%.0f" % q["ns_per_call"])
         row.append("%.2f" % s.get("wall_ratio", float("nan")))
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def fmt_clocks(summary, variants):
+    """Both clocks side by side: phases in the main thread's CPU time and in wall time, and the
+    whole process (wall; CPU of all its threads), medians of per-round ratios to plain."""
+    lines = ["| variant | fib CPU / wall | methods CPU / wall | builtins CPU / wall |"
+             " whole process wall | whole process CPU |", "|---|---|---|---|---|---|"]
+    for var in variants:
+        s = summary[var.key]
+        q = s.get("ratios")
+        if not q:
+            continue
+        if var.baseline:
+            lines.append("| plain (whole process: %.2f s wall, %.2f s CPU) | 1 / 1 | 1 / 1 | 1 / 1 | 1 | 1 |"
+                         % (s["wall_s"], s["process_cpu_s"]))
+            continue
+        row = [var.label.replace("**", "").split(" (")[0]]
+        row += ["%.2f / %.2f" % (q["cpu:" + ph], q["wall:" + ph]) for ph in PHASES]
+        row += ["%.2f" % q["process_wall"], "%.2f" % q["process_cpu"]]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -341,6 +380,8 @@ def main():
     ap.add_argument("--viztracer-version", default="?")
     ap.add_argument("--variants", default="")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="phase times compared: the main thread's CPU time (default) or wall")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--keep-output", action="store_true")
     ap.add_argument("--json", required=True)
@@ -359,9 +400,10 @@ def main():
     head = ["CPU: %s (%d logical CPUs); load average at start: %s" % (
                 cpu, os.cpu_count(), open("/proc/loadavg").read().split()[:3]),
             "Python: %s = %s" % (a.python, pyver),
-            "Workload: %s %s; %d interleaved rounds; medians of per-round ratios to plain (min–max), "
-            "ns/call = (variant − plain) / calls in the phase"
-            % (os.path.basename(a.workload), " ".join(a.workload_args) or "(defaults)", a.rounds)]
+            "Workload: %s %s; %d interleaved rounds; phase times in %s; medians of per-round ratios "
+            "to plain (min–max), ns/call = (variant − plain) / calls in the phase"
+            % (os.path.basename(a.workload), " ".join(a.workload_args) or "(defaults)", a.rounds,
+               "the main thread's CPU time" if a.clock == "cpu" else "wall time")]
     for h in head:
         log(h)
     b = Bench(a)
@@ -372,6 +414,8 @@ def main():
     calls = next((r["calls"] for r in runs if "calls" in r), None)
     table = fmt_table(summary, b.variants, calls) if calls else ["(no successful run)"]
     ver = verdict(summary)
+    table += ["", "The same runs on both clocks (×plain, medians of per-round ratios):", ""]
+    table += fmt_clocks(summary, b.variants)
     checks = []
     for v in b.variants:
         if v.regions and summary[v.key]["ok_rounds"]:
@@ -392,7 +436,7 @@ def main():
         f.write("\n".join(text) + "\n")
     with open(a.json, "w") as f:
         json.dump({"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu,
-                   "python": pyver, "rounds": a.rounds, "workload_args": a.workload_args,
+                   "python": pyver, "rounds": a.rounds, "clock": a.clock, "workload_args": a.workload_args,
                    "elapsed_s": time.monotonic() - t0, "summary": summary, "verdict": ver,
                    "failures": b.failures, "runs": runs}, f, indent=1)
     log("wrote %s and %s (%.0f s)" % (a.json, a.md, time.monotonic() - t0))
