@@ -142,8 +142,16 @@ fn report_python_unmatched(merged: Option<&std::path::Path>) {
     if unmatched.is_empty() {
         return;
     }
+    // Under scope-run, which reads it from every world's file and says it once, only in
+    // verbose mode (a spawned world may have run what this one did not).
+    let launched = std::env::var_os(env::LAUNCHED).is_some();
     for (pattern, close) in &unmatched {
-        log::error(&scope_config::unmatched_python_sentence(pattern, close));
+        let line = scope_config::unmatched_python_sentence(pattern, close);
+        if launched {
+            log::info(&line);
+        } else {
+            log::error(&line);
+        }
     }
     if let Some(path) = merged {
         if let Err(e) = scope_format::write_python_unmatched(path, &unmatched) {

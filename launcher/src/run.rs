@@ -208,6 +208,12 @@ fn run(a: &RunArgs) -> Result<i32> {
     }
     report(&output);
     nodes::lines(&output).iter().for_each(|l| say(l));
+    let worlds: Vec<&Path> = std::iter::once(output.as_path())
+        .chain(spawned.iter().map(|w| w.path.as_path()))
+        .collect();
+    for line in python_unmatched(&worlds) {
+        say(&line);
+    }
     for w in &spawned {
         report_as(
             &w.path,
@@ -311,4 +317,32 @@ fn report_as(output: &Path, header: &str) {
             output.display()
         )),
     }
+}
+
+/// Python regions that matched no function in any world of the run (a pool's task runs in the
+/// spawned world only), with the close functions each world's rank 0 saw run.
+fn python_unmatched(worlds: &[&Path]) -> Vec<String> {
+    let per_world: Vec<Vec<(String, Vec<String>)>> = worlds
+        .iter()
+        .filter(|w| w.exists())
+        .map(|w| scope_format::read_python_unmatched(w))
+        .collect();
+    let Some(first) = per_world.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .filter(|(p, _)| per_world.iter().all(|w| w.iter().any(|(q, _)| q == p)))
+        .map(|(p, _)| {
+            let mut close: Vec<String> = Vec::new();
+            for (_, c) in per_world.iter().flatten().filter(|(q, _)| q == p) {
+                for name in c {
+                    if !close.contains(name) && close.len() < 3 {
+                        close.push(name.clone());
+                    }
+                }
+            }
+            scope_config::unmatched_python_sentence(p, &close)
+        })
+        .collect()
 }

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 const WORK: &str = "[[regions]]\nsymbol = \"work\"\n";
 const COS: &str = "[[regions]]\nsymbol = \"cos\"\n";
+/// `cos`, and the pool task `work` as a Python region.
+const COS_AND_WORK: &str = "[[regions]]\nsymbol = \"cos\"\n[[regions]]\npython = \"work\"\n";
 
 /// `scope-run [OPTS...] -n 1 -c CFG -o OUT -- PROGRAM ARGS...` in `wd/run`.
 fn scope_run_1(wd: &WorkDir, opts: &[&str], cfg: &Path, out: &Path, prog: &[OsString]) -> Output {
@@ -255,7 +257,10 @@ fn crashed_spawned_world_is_salvaged_into_its_own_file() {
     );
 }
 
-/// mpi4py.futures: the pool's workers are a world spawned by the script's process.
+/// mpi4py.futures: the pool's workers are a world spawned by the script's process. Their
+/// Python region `work` (run by the workers only) goes into their world's file, as their native
+/// `cos` does. A bare qualname: the workers load the script under another module name than
+/// `__main__`.
 const POOL: &str = r#"import math
 from mpi4py.futures import MPIPoolExecutor
 
@@ -296,7 +301,7 @@ fn mpi4py_pool_executor_workers_are_a_world_of_their_own_mpich_pypi() {
 
 fn mpi4py_pool_executor(name: &str, python: &Path, path: Option<&OsStr>, what: &str) {
     let wd = WorkDir::new(name);
-    let cfg = wd.write("cfg/scope.toml", COS);
+    let cfg = wd.write("cfg/scope.toml", COS_AND_WORK);
     let script = wd.write("pool.py", POOL);
     let out_dir = wd.subdir("out");
     let out = out_dir.join("profiling_data.h5");
@@ -317,6 +322,9 @@ fn mpi4py_pool_executor(name: &str, python: &Path, path: Option<&OsStr>, what: &
     assert_eq!(w.attrs.ranks, 2, "{w}");
     assert!(w.attrs.complete, "{w}");
     assert_eq!(w.total_calls("cos"), 800, "{w}");
+    assert_eq!(w.total_calls("work"), 8, "{w}");
+    w.assert_nested("cos", "work");
+    assert_eq!(p.total_calls("work"), 0, "{p}");
     assert_eq!(w.world(), Some(1));
     assert!(o.stderr.contains(&worlds_line(&out, 1)), "{o}");
     assert_eq!(

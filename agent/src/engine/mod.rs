@@ -47,7 +47,7 @@ pub use guard::{as_agent, inside_agent};
 pub use hooks::Kind;
 pub use init::init;
 pub use registry::{after_fork_in_child, finish_all, stop_recording, threads};
-pub use spans::{close as close_span, enable as enable_spans, open as open_span};
+pub use spans::{close as close_span, enable as enable_spans, open as open_span, Span};
 pub use target::{Target, When};
 pub use thread::{Record, ThreadState};
 pub use unwind::{hide_real_returns, show_real_returns, BEGIN_CATCH, UNWIND_STARTS};

@@ -48,14 +48,19 @@ impl Span {
 /// (gate closed, agent code, no state to be had, spans not enabled).
 pub fn open(region: u32) -> Span {
     let hook = SPAN_HOOK.load(Ordering::Relaxed);
-    if hook == 0 || guard::inside_agent() {
+    if hook == 0 {
         return Span::NONE;
     }
-    if !current::has_state() && !registry::thread_start() {
-        return Span::NONE;
-    }
-    let Some(st) = current::own() else {
-        return Span::NONE;
+    // Agent code on a thread with a state pauses its gate; on one without, the guard says it.
+    let st = match current::own() {
+        Some(st) => st,
+        None if !current::has_state() && !guard::inside_agent() && registry::thread_start() => {
+            match current::own() {
+                Some(st) => st,
+                None => return Span::NONE,
+            }
+        }
+        None => return Span::NONE,
     };
     if !gate::is_open(st) {
         return Span::NONE;

@@ -1,15 +1,20 @@
 //! Python functions as regions (`[[regions]] python = ...`): a client of the engine's spans.
-//! From the preloaded agent alone: the interpreter's C API is found at run time (`api.rs`),
-//! an audit hook registered in the constructor installs a PEP 523 frame hook before the
-//! script's first line (`hook.rs`), and which functions are regions is decided once per code
-//! object (`regions.rs`). Every thread of the interpreter goes through the one frame hook.
+//! From the preloaded agent alone: the interpreter's C API is found at run time (`api.rs`), an
+//! audit hook registered in the constructor installs, before the script's first line
+//! (`hook.rs`), a PEP 523 frame hook on 3.11 (`frame_eval.rs`) or `sys.monitoring` callbacks on
+//! 3.12+ (`monitoring.rs`); which functions are regions is decided once per code object
+//! (`decide.rs`, against the patterns of `regions.rs`). Both hooks are the interpreter's, so
+//! every thread of it is covered.
 //!
 //! Invariants: nothing here runs Python code or touches Python after its interpreter is gone
 //! (the end-of-run report reads agent memory only); without a supported interpreter in the
 //! process the agent says so once and records no Python region.
 
 mod api;
+mod decide;
+mod frame_eval;
 mod hook;
+mod monitoring;
 mod regions;
 
 use crate::base::log;
