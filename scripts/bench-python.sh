@@ -9,20 +9,20 @@
 #   --prototype  also run bench/python's pyhook.so (the PEP 523 prototype of the design note)
 #   --variants   only these (comma-separated keys: scope-native, scope-rare, scope-all,
 #                proto-rare, proto-fib, proto-step, cprofile, viztracer; plain always runs)
-#   --python PY  the interpreter (default /usr/bin/python3.11, Debian 12's)
+#   --python PY  the interpreter (default /usr/bin/python3.11, Debian 12's; e.g. pyenv's 3.12
+#                or 3.13, where scope uses sys.monitoring)
 #   --clock wall compare the phases' wall times (default: the main thread's CPU time)
 # Workload: bench/pyregions/workload.py on PY (5 x recursive fib(27), 3 M method calls, 4 M
-# builtin calls, 100 calls of `rare`). Output: a table on stdout, target/bench/python.json (every
-# run) and target/bench/python.md. Exits non-zero if a variant failed or scope (or cProfile, or
+# builtin calls, 100 calls of `rare`). Output: a table on stdout, target/bench/python-<version>.json (every
+# run) and target/bench/python-<version>.md. Exits non-zero if a variant failed or scope (or cProfile, or
 # the prototype) recorded a number of calls other than the number made.
 # Installs what it needs once: apt python3-venv (and gcc, python3.11-dev for --prototype); a venv
-# target/bench/venv-python with viztracer from PyPI.
+# target/bench/venv-python-<version>-<hash of the interpreter's path> with viztracer from PyPI.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/bench/pyregions"
 OUT="$ROOT/target/bench"
-VENV="$OUT/venv-python"
 WORK="$OUT/python-work"
 
 ROUNDS=7
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
         --variants) VARIANTS=(--variants "$2"); shift 2 ;;
         --python) PY="$2"; shift 2 ;;
         --clock) CLOCK="$2"; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "bench-python: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -63,14 +63,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
         "${missing[@]}" >/dev/null
 fi
 
-# viztracer runs on the same interpreter: the venv's python is a link to $PY.
+# viztracer runs on the same interpreter: the venv's python is a link to $PY. One venv per
+# interpreter (version and path), so runs on several interpreters each keep theirs.
+PY_REAL="$(realpath "$PY")"
+PY_VERSION="$("$PY" -c 'import sys; print(sys.version.split()[0])')"
+VENV="$OUT/venv-python-$PY_VERSION-$(printf '%s' "$PY_REAL" | md5sum | cut -c1-8)"
 PY_SPEC="viztracer==1.1.1"
-if [ ! -f "$VENV/.bench-installed" ] || [ "$(cat "$VENV/.bench-installed")" != "$PY_SPEC $PY" ]; then
+if [ ! -f "$VENV/.bench-installed" ] || [ "$(cat "$VENV/.bench-installed")" != "$PY_SPEC $PY_REAL" ]; then
     log "venv $VENV with $PY_SPEC"
     rm -rf "$VENV"
     "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$PY_SPEC"
-    printf '%s' "$PY_SPEC $PY" >"$VENV/.bench-installed"
+    printf '%s' "$PY_SPEC $PY_REAL" >"$VENV/.bench-installed"
 fi
 VIZ_VERSION="$("$VENV/bin/python" -c 'import viztracer; print(viztracer.__version__)')"
 
@@ -82,6 +86,10 @@ PPROC="$ROOT/target/release/scope-pproc"
 
 mkdir -p "$WORK"
 PROTO_ARGS=()
+if [ "$PROTOTYPE" = 1 ] && [ "${PY_VERSION%.*}" != 3.11 ]; then
+    log "--prototype: pyhook.so is written for 3.11 only; not run on $PY_VERSION"
+    PROTOTYPE=0
+fi
 if [ "$PROTOTYPE" = 1 ]; then
     gcc -O2 -shared -fPIC -I/usr/include/python3.11 -o "$WORK/pyhook.so" "$ROOT/bench/python/pyhook.c"
     PROTO_ARGS=(--prototype "$WORK/pyhook.so")
@@ -103,4 +111,4 @@ log "running $ROUNDS rounds; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 "$SRC/run.py" --python "$PY" --workload "$SRC/workload.py" \
     --workload-args "$WORKLOAD_ARGS" --agent "$AGENT" --pproc "$PPROC" "${PROTO_ARGS[@]}" \
     --viztracer "$VENV/bin/viztracer" --viztracer-version "$VIZ_VERSION" "${VARIANTS[@]}" \
-    --rounds "$ROUNDS" --clock "$CLOCK" --workdir "$WORK" --json "$OUT/python.json" --md "$OUT/python.md"
+    --rounds "$ROUNDS" --clock "$CLOCK" --workdir "$WORK" --json "$OUT/python-$PY_VERSION.json" --md "$OUT/python-$PY_VERSION.md"
