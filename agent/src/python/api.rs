@@ -125,7 +125,7 @@ pub fn version_text(v: u64) -> String {
 /// Looks for the interpreter's API in the process.
 pub fn find() -> Found {
     let Some(v) = default_symbol(c"Py_Version") else {
-        return Found::NoPython;
+        return older();
     };
     // SAFETY: `Py_Version` is a `const unsigned long` exported by CPython 3.11+ (older
     // versions do not define it: they are "no Python" here, and not hooked).
@@ -140,6 +140,27 @@ pub fn find() -> Found {
         Ok(api) => Found::Api(Box::new(api)),
         Err(e) => Found::Unsupported(format!("Python {}: {e}", version_text(version))),
     }
+}
+
+/// A process without `Py_Version`: no Python, or one older than 3.11 (`Py_GetVersion`, safe
+/// before initialisation, says which).
+fn older() -> Found {
+    let Some(f) = default_symbol(c"Py_GetVersion") else {
+        return Found::NoPython;
+    };
+    // SAFETY: `const char *Py_GetVersion(void)` of every CPython; returns a static string.
+    let text = unsafe {
+        let f: unsafe extern "C" fn() -> *const c_char = std::mem::transmute_copy(&f);
+        let p = f();
+        if p.is_null() {
+            return Found::NoPython;
+        }
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    let short = text.split_whitespace().next().unwrap_or("?").to_string();
+    Found::Unsupported(format!(
+        "Python {short} (python regions need Python 3.11 or later)"
+    ))
 }
 
 fn load(version: u64) -> Result<Api, String> {
