@@ -60,8 +60,10 @@ def workload_line(stdout):
 class Variant:
     """name, what it is, command prefix before the workload, extra env, the check to run."""
 
-    def __init__(self, key, label, prefix, env=None, check=None, regions=None, baseline=False):
+    def __init__(self, key, label, prefix, env=None, check=None, regions=None, baseline=False,
+                 short=None):
         self.key, self.label, self.prefix = key, label, prefix
+        self.short = short or label
         self.env = env or {}
         self.check = check
         self.regions = regions or []
@@ -95,15 +97,17 @@ class Bench:
             env, out = self.scope_env("scope-native", self.config(
                 "scope-native", '[[regions]]\nsymbol = "cos"\n'))
             v.append(Variant("scope-native", "scope, no Python region (native `cos` only)",
-                             [py], env, ("scope", out)))
+                             [py], env, ("scope", out), short="scope, no Python region"))
             env, out = self.scope_env("scope-rare", self.config(
                 "scope-rare", '[[regions]]\npython = "rare"\n'))
             v.append(Variant("scope-rare", "**scope, region `rare`** (fib, methods, builtins: "
-                             "not regions)", [py], env, ("scope", out), ["rare"]))
+                             "not regions)", [py], env, ("scope", out), ["rare"],
+                             short="scope, region `rare`"))
             env, out = self.scope_env("scope-all", self.config(
                 "scope-all", '[[regions]]\npython = "fib"\n\n[[regions]]\npython = "Point.step"\n'))
             v.append(Variant("scope-all", "**scope, regions `fib` + `Point.step`** (every call "
-                             "recorded)", [py], env, ("scope", out), ["fib", "Point.step"]))
+                             "recorded)", [py], env, ("scope", out), ["fib", "Point.step"],
+                             short="scope, regions `fib` + `Point.step`"))
         if a.prototype:
             so = a.prototype
             for region, key in (("rare", "proto-rare"), ("fib", "proto-fib"),
@@ -111,14 +115,17 @@ class Bench:
                 v.append(Variant(key, "prototype `pyhook.so` (PEP 523), region `%s`" % region,
                                  [py], {"LD_PRELOAD": so, "PYHOOK_MODE": "pep523",
                                         "PYHOOK_REGION": region},
-                                 ("proto", region), [region]))
+                                 ("proto", region), [region],
+                                 short="prototype, region `%s`" % region))
         prof = os.path.join(self.work, "cprofile.out")
         v.append(Variant("cprofile", "cProfile (`python -m cProfile -o`)",
-                         [py, "-m", "cProfile", "-o", prof], check=("cprofile", prof)))
+                         [py, "-m", "cProfile", "-o", prof], check=("cprofile", prof),
+                         short="cProfile"))
         if a.viztracer:
             vj = os.path.join(self.work, "viztracer.json")
             v.append(Variant("viztracer", "viztracer %s (`viztracer -o`)" % a.viztracer_version,
-                             [a.viztracer, "--quiet", "-o", vj], check=("viztracer", vj)))
+                             [a.viztracer, "--quiet", "-o", vj], check=("viztracer", vj),
+                             short="viztracer"))
         if a.variants:
             keep = set(a.variants.split(",")) | {"plain"}
             v = [x for x in v if x.key in keep]
@@ -345,7 +352,7 @@ def fmt_clocks(summary, variants):
             lines.append("| plain (whole process: %.2f s wall, %.2f s CPU) | 1 / 1 | 1 / 1 | 1 / 1 | 1 | 1 |"
                          % (s["wall_s"], s["process_cpu_s"]))
             continue
-        row = [var.label.replace("**", "").split(" (")[0]]
+        row = [var.short]
         row += ["%.2f / %.2f" % (q["cpu:" + ph], q["wall:" + ph]) for ph in PHASES]
         row += ["%.2f" % q["process_wall"], "%.2f" % q["process_cpu"]]
         lines.append("| " + " | ".join(row) + " |")
