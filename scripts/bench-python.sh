@@ -8,7 +8,8 @@
 #   --quick      2 rounds of a smaller workload (a smoke test, not a measurement)
 #   --prototype  also run bench/python's pyhook.so (the PEP 523 prototype of the design note)
 #   --variants   only these (comma-separated keys: scope-native, scope-rare, scope-all,
-#                proto-rare, proto-fib, proto-step, cprofile, viztracer; plain always runs)
+#                monitoring-floor (3.12+), proto-passthru, proto-rare, proto-fib, proto-step,
+#                cprofile, viztracer; plain always runs)
 #   --python PY  the interpreter (default /usr/bin/python3.11, Debian 12's; e.g. pyenv's 3.12
 #                or 3.13, where scope uses sys.monitoring)
 #   --clock wall compare the phases' wall times (default: the main thread's CPU time)
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
         --variants) VARIANTS=(--variants "$2"); shift 2 ;;
         --python) PY="$2"; shift 2 ;;
         --clock) CLOCK="$2"; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "bench-python: unknown argument $1" >&2; exit 2 ;;
     esac
 done

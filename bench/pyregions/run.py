@@ -108,8 +108,17 @@ class Bench:
             v.append(Variant("scope-all", "**scope, regions `fib` + `Point.step`** (every call "
                              "recorded)", [py], env, ("scope", out), ["fib", "Point.step"],
                              short="scope, regions `fib` + `Point.step`"))
+        if a.version >= (3, 12):
+            v.append(Variant("monitoring-floor", "sys.monitoring floor, no scope (`PY_START` for "
+                             "every function, the callback returns `DISABLE`)",
+                             [py, os.path.join(os.path.dirname(a.workload), "monitoring_floor.py")],
+                             short="sys.monitoring floor"))
         if a.prototype:
             so = a.prototype
+            v.append(Variant("proto-passthru", "prototype `pyhook.so`: PEP 523 hook that only calls "
+                             "the default evaluator (the floor of 3.11's way)", [py],
+                             {"LD_PRELOAD": so, "PYHOOK_MODE": "pep523-passthru",
+                              "PYHOOK_REGION": "rare"}, short="PEP 523 floor (prototype)"))
             for region, key in (("rare", "proto-rare"), ("fib", "proto-fib"),
                                 ("Point.step", "proto-step")):
                 v.append(Variant(key, "prototype `pyhook.so` (PEP 523), region `%s`" % region,
@@ -404,6 +413,9 @@ def main():
     ap.add_argument("--md", required=True)
     a = ap.parse_args()
     a.workload_args = a.workload_args.split()
+    a.version = tuple(json.loads(subprocess.run(
+        [a.python, "-c", "import sys, json; print(json.dumps(sys.version_info[:2]))"],
+        capture_output=True, text=True, check=True).stdout))
 
     info = {}
     for line in open("/proc/cpuinfo"):
@@ -429,10 +441,7 @@ def main():
     summary = summarise(runs, b.variants, a.rounds)
     calls = next((r["calls"] for r in runs if "calls" in r), None)
     table = fmt_table(summary, b.variants, calls) if calls else ["(no successful run)"]
-    version = tuple(json.loads(subprocess.run(
-        [a.python, "-c", "import sys, json; print(json.dumps(sys.version_info[:2]))"],
-        capture_output=True, text=True).stdout))
-    ver = verdict(summary, version)
+    ver = verdict(summary, a.version)
     table += ["", "The same runs on both clocks (×plain, medians of per-round ratios):", ""]
     table += fmt_clocks(summary, b.variants)
     checks = []
