@@ -21,20 +21,23 @@ export SCOPE_FIXTURES="${SCOPE_FIXTURES:-$SCOPE_ROOT/target/fixtures}"
 # Reference-tool venvs (the compatibility oracle), created by setup.sh.
 export SCOPE_ORACLE_DIR="${SCOPE_ORACLE_DIR:-$SCOPE_ROOT/target/oracle}"
 
-# make_venv DIR 'REQUIREMENTS...': a venv under DIR with the requirements installed; skipped
-# when DIR's marker file holds the same requirements (written only after a complete install).
-# Callers define `log`.
+# make_venv DIR 'REQUIREMENTS...' ['VENV OPTIONS...']: a venv under DIR with the requirements
+# installed; skipped when DIR's marker file holds the same requirements and options (written only
+# after a complete install). Options go to `python -m venv` (`--system-site-packages`: Debian's
+# mpi4py, built against Open MPI, is visible inside). Callers define `log`.
 make_venv() {
-    local dir="$1" spec="$2"
-    local marker="$dir/.scope-installed"
-    if [ -f "$marker" ] && [ "$(cat "$marker")" = "$spec" ]; then
+    local dir="$1" spec="$2" opts="${3:-}"
+    local marker="$dir/.scope-installed" want="$spec"
+    [ -z "$opts" ] || want="$spec [venv $opts]"
+    if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ]; then
         return 0
     fi
-    log "venv $dir with $spec"
+    log "venv $dir with $want"
     rm -rf "$dir"
     mkdir -p "$(dirname "$dir")"
-    "$SCOPE_PYTHON" -m venv "$dir"
+    # shellcheck disable=SC2086 # opts is a list of options
+    "$SCOPE_PYTHON" -m venv $opts "$dir"
     # shellcheck disable=SC2086 # spec is a list of requirements
     "$dir/bin/python" -m pip install -q --disable-pip-version-check $spec
-    printf '%s' "$spec" >"$marker"
+    printf '%s' "$want" >"$marker"
 }

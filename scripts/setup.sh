@@ -49,6 +49,11 @@ fi
 # (the reader the MPI-support page documents); 0.2.7 and 0.2.8 replaced it with read_h5().
 make_venv "$SCOPE_ORACLE_DIR/venv-0.2" 'scope-profiler==0.2.6'
 make_venv "$SCOPE_ORACLE_DIR/venv-0.7" 'scope-profiler==0.7.5'
+# The same two versions with Debian's mpi4py visible: the reference tool itself profiling the
+# seed's mpi_example.py on 4 ranks (it imports mpi4py under a launcher), side by side with scope
+# (tests/tests/python_regions.rs).
+make_venv "$SCOPE_ORACLE_DIR/venv-0.2-mpi4py" 'scope-profiler==0.2.6' --system-site-packages
+make_venv "$SCOPE_ORACLE_DIR/venv-0.7-mpi4py" 'scope-profiler==0.7.5' --system-site-packages
 
 # --- mpi4py built against MPICH (Debian's python3-mpi4py is built against Open MPI) -----------
 # Built from source with mpicc.mpich: about a minute. The pins keep the 3.1 build working with

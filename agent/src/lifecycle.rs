@@ -512,6 +512,9 @@ extern "C" fn at_exit() {
         recorder::stop_and_flush_all();
         if has_mpi {
             keep_for_salvage("exiting without MPI_Finalize");
+        } else if let Some((dir, rank)) = ranks_dir_without_mpi() {
+            // One of several processes scope-run launched that never initialised MPI.
+            write_rank_without_mpi(&dir, rank);
         } else if with_life(|l| l.hooked == 0 && !l.python) {
             report_unmatched();
         } else {
@@ -538,4 +541,31 @@ extern "C" fn at_exit() {
         }
         with_life(|l| l.done = true);
     });
+}
+
+/// `scope-run`'s directory for ranks without MPI, and this process's rank, when it was started
+/// by an MPI launcher under `scope-run` and never initialised MPI.
+fn ranks_dir_without_mpi() -> Option<(PathBuf, u32)> {
+    let dir = std::env::var_os(env::RANKS_DIR)?;
+    let (rank, _) = crate::base::launcher_rank::launcher_rank()?;
+    Some((PathBuf::from(dir), rank))
+}
+
+/// Writes this process's rank file (finished) into `dir` for `scope-run` to merge, with the
+/// Python regions that matched nothing here as an attribute of the file (read from rank 0's).
+fn write_rank_without_mpi(dir: &std::path::Path, rank: u32) {
+    log::set_rank(rank.into());
+    let file = dir.join(rank_file_name(rank));
+    if let Err(e) = recorder::open_rank_file(&file, rank) {
+        return log::error(&format!("cannot write my rank file: {e}; my data is lost"));
+    }
+    if let Err(e) = recorder::close_rank_file(true) {
+        log::error(&format!("closing my rank file: {e}"));
+    }
+    let unmatched = python::unmatched();
+    if !unmatched.is_empty() {
+        if let Err(e) = scope_format::write_python_unmatched(&file, &unmatched) {
+            log::error(&format!("cannot record the unmatched python regions: {e}"));
+        }
+    }
 }

@@ -17,5 +17,9 @@ pub const LAUNCHED: &str = "SCOPE_LAUNCHED";
 /// process that starts with another pid here descends from a profiled one (a `system()`,
 /// `popen` or fork-and-exec child) and stays inert. `scope-run` removes it from what it starts.
 pub const PROFILED: &str = "SCOPE_PROFILED";
+/// A directory `scope-run` created for the run: a rank that never initialises MPI (a launched
+/// script that uses no MPI) writes its rank file there, named by the rank the launcher gave it
+/// (`OMPI_COMM_WORLD_RANK`, `PMI_RANK`, `SLURM_PROCID`), and `scope-run` merges them.
+pub const RANKS_DIR: &str = "SCOPE_RANKS_DIR";
 /// Seconds between two flushes of each rank's recorded events to disk (default 1).
 pub const FLUSH_INTERVAL: &str = "SCOPE_FLUSH_INTERVAL";

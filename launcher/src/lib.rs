@@ -8,6 +8,7 @@ pub mod command;
 pub mod error;
 pub mod libs;
 pub mod mpi;
+pub mod no_mpi;
 pub mod nodes;
 pub mod pproc;
 pub mod program;

@@ -8,7 +8,7 @@ use crate::args::{self, Parsed, RunArgs};
 use crate::command::{self, RankEnvInput};
 use crate::error::{Fail, Result, EXIT_RANKS_MISSING};
 use crate::regions::{self, Object};
-use crate::{child, libs, mpi, nodes, program, salvage, shortfall, summary, worlds};
+use crate::{child, libs, mpi, no_mpi, nodes, program, salvage, shortfall, summary, worlds};
 use std::path::{Path, PathBuf};
 
 const TOOL: &str = "scope-run";
@@ -151,6 +151,16 @@ fn run(a: &RunArgs) -> Result<i32> {
     let tmpdir = std::env::var(scope_config::env::TMPDIR).ok();
     let flush_interval = std::env::var(scope_config::env::FLUSH_INTERVAL).ok();
     let preload = std::env::var("LD_PRELOAD").ok();
+    let parent = tmpdir
+        .as_deref()
+        .map(PathBuf::from)
+        .or_else(|| output.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    // Only under a launcher: a direct run is one process, which writes its own profile.
+    let ranks_dir =
+        a.np.filter(|_| launcher.kind != mpi::Kind::Direct)
+            .and_then(|_| no_mpi::create(&parent, &output));
+    let ranks_dir_text = ranks_dir.as_deref().map(utf8).transpose()?;
     let env = command::rank_env(&RankEnvInput {
         agent: utf8(&agent)?,
         existing_preload: preload.as_deref(),
@@ -160,6 +170,7 @@ fn run(a: &RunArgs) -> Result<i32> {
         verbose: a.verbose,
         tmpdir: tmpdir.as_deref(),
         flush_interval: flush_interval.as_deref(),
+        ranks_dir: ranks_dir_text,
     });
     let launch = command::build(
         &launcher,
@@ -185,11 +196,27 @@ fn run(a: &RunArgs) -> Result<i32> {
     }
     let started = std::time::SystemTime::now();
     let code = child::run(&launch)?;
-    let parent = tmpdir
-        .as_deref()
-        .map(PathBuf::from)
-        .or_else(|| output.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."));
+    if let Some(dir) = &ranks_dir {
+        match no_mpi::merge(dir, &output, a.np.unwrap_or(1)) {
+            None => {}
+            Some(Ok((w, unmatched))) => {
+                say(&format!(
+                    "the ranks never initialised MPI: merged the files of {} rank(s)",
+                    w.merge.merged.len()
+                ));
+                if !unmatched.is_empty() {
+                    if let Err(e) = scope_format::write_python_unmatched(&w.path, &unmatched) {
+                        say(&format!("cannot record the unmatched python regions: {e}"));
+                    }
+                }
+            }
+            Some(Err(e)) => say(&format!(
+                "the ranks never initialised MPI, and merging their files failed: {e}; \
+                 they are kept in {}",
+                dir.display()
+            )),
+        }
+    }
     if !output.exists() {
         report_salvage(&output, &parent, a.np.unwrap_or(1), started);
     }

@@ -4,7 +4,8 @@
 # Prints JSON {"num_ranks": N, "counts": {region: {rank: calls}}}, the same shape as
 # read_ref02.py. `inspect` has no machine-readable region output (--export-metadata writes only
 # metadata), so this runs `inspect --regions-only --columns region calls --ranks R` once per rank
-# and parses the table: one row per region, the call count last; tree rows like "└─ (own)" skipped.
+# and parses the table: one row per region, the call count last; tree rows like "└─ (own)" skipped,
+# the recursion marker " ↻" after a name dropped.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,7 +53,9 @@ for line in lines:
     parts = cell.rsplit(None, 1)
     if len(parts) != 2 or not parts[1].isdigit():
         continue
-    counts.setdefault(parts[0], {})[rank] = int(parts[1])
+    # " ↻" marks a recursive region (its count pools every level): a decoration, not the name.
+    name = re.sub(r"\s+\u21bb$", "", parts[0])
+    counts.setdefault(name, {})[rank] = int(parts[1])
 print(json.dumps({"num_ranks": header_ranks if header_ranks is not None else len(ranks),
                   "counts": counts}, sort_keys=True))
 PY_EOF

@@ -1,6 +1,7 @@
 //! The reference tool as an oracle: `tests/oracle/read_ref02.py` (ProfilingH5Reader of
 //! scope-profiler 0.2.6) and `tests/oracle/inspect07.sh` (`scope-profiler inspect` of 0.7.5).
-//! Both print `{"num_ranks": N, "counts": {region: {rank: calls}}}`.
+//! Both print `{"num_ranks": N, "counts": {region: {rank: calls}}}`, as does
+//! `tests/oracle/counts07.py` (0.7.5's `read_h5`, which also reads the files 0.7.5 writes).
 
 use crate::paths::{oracle_dir, repo_root};
 use crate::proc::Cmd;
@@ -75,4 +76,39 @@ pub fn inspect07(file: &Path) -> OracleView {
         .run();
     out.assert_success("inspect07.sh");
     parse(&out.stdout, "inspect07.sh")
+}
+
+/// Counts as scope-profiler 0.7.5's own reader (`read_h5`) sees them: reads scope's layout and
+/// the files 0.7.5 writes itself (`tests/oracle/counts07.py`).
+pub fn counts07(file: &Path) -> OracleView {
+    let out = Cmd::new(venv_bin("venv-0.7", "python"))
+        .arg(repo_root().join("tests/oracle/counts07.py"))
+        .arg(file)
+        .run();
+    out.assert_success("counts07.py");
+    parse(&out.stdout, "counts07.py")
+}
+
+/// A root attribute of an HDF5 file as h5py prints it (`str()` of the value; bytes decoded),
+/// `None` when the file has no such attribute. Independent of scope-format, whatever the type.
+pub fn root_attr_text(file: &Path, name: &str) -> Option<String> {
+    let script = "import sys, h5py\n\
+                  f = h5py.File(sys.argv[1], 'r')\n\
+                  v = f.attrs.get(sys.argv[2])\n\
+                  if v is None: sys.exit(3)\n\
+                  if isinstance(v, bytes): v = v.decode()\n\
+                  if hasattr(v, 'tolist'): v = v.tolist()\n\
+                  if isinstance(v, list): v = [x.decode() if isinstance(x, bytes) else x for x in v]\n\
+                  print(v)\n";
+    let out = Cmd::new(venv_bin("venv-0.7", "python"))
+        .arg("-c")
+        .arg(script)
+        .arg(file)
+        .arg(name)
+        .run();
+    if out.code() == 3 {
+        return None;
+    }
+    out.assert_success("h5py root attribute");
+    Some(out.stdout.trim_end().to_string())
 }

@@ -41,6 +41,9 @@ fn all_fixtures_are_built() {
             "static_prog",
             "mpi4py_cos.py",
             "mpi4py_calls.py",
+            "mpi4py_regions.py",
+            "mpi_example.py",
+            "mpi_example_scope_profiler.py",
             "rust_mpi",
         ]
         .map(String::from),
@@ -129,6 +132,35 @@ fn mpi4py_fixture_is_deterministic() {
     let (a, b) = (run(), run());
     assert_eq!(a.stdout, b.stdout, "{a}\n{b}");
     assert!(a.stdout.starts_with("ranks=4\nrank0="), "{a}");
+}
+
+/// The Python-regions fixture: the same stdout twice and under both MPIs (Debian's mpi4py, the
+/// MPICH venv's), and its argument as exit status.
+#[test]
+fn mpi4py_regions_fixture_is_deterministic_under_both_mpis() {
+    let wd = WorkDir::new("det_py_regions");
+    let script = fixture("mpi4py_regions.py").path;
+    let run = |fl: Flavor, status: &str| {
+        let python = match fl {
+            Flavor::OpenMpi => system_python(),
+            Flavor::Mpich => scope_tests::paths::mpich_python(),
+        };
+        let args = [script.as_os_str(), status.as_ref()];
+        let o = run_plain_mpirun(wd.path(), fl, 4, python, &args);
+        o.assert_code(status.parse().unwrap(), "mpi4py_regions.py");
+        o
+    };
+    let a = run(Flavor::OpenMpi, "0");
+    for (fl, status) in [
+        (Flavor::OpenMpi, "0"),
+        (Flavor::Mpich, "0"),
+        (Flavor::Mpich, "3"),
+    ] {
+        let b = run(fl, status);
+        assert_eq!(a.stdout, b.stdout, "{a}\n{b}");
+    }
+    assert!(a.stdout.starts_with("ranks=4\nrank0="), "{a}");
+    assert!(a.stdout.ends_with("\nchecksum=18105.620080\n"), "{a}");
 }
 
 #[test]

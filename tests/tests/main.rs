@@ -25,6 +25,7 @@ mod mpi_abi;
 mod mpi_calls;
 mod oracle;
 mod output_safety;
+mod python_regions;
 mod python_versions;
 mod salvage;
 mod scope_run;

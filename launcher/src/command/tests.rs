@@ -14,6 +14,7 @@ fn env() -> Vec<(String, String)> {
         verbose: false,
         tmpdir: None,
         flush_interval: None,
+        ranks_dir: None,
     })
 }
 
@@ -51,6 +52,7 @@ fn rank_env_contents() {
         verbose: true,
         tmpdir: Some("/tmp/x"),
         flush_interval: None,
+        ranks_dir: Some("/w/.scope-out-ranks-abc123"),
     });
     let want = [
         ("LD_PRELOAD", "/a.so:/p.so"),
@@ -60,6 +62,7 @@ fn rank_env_contents() {
         ("SCOPE_LAUNCHED", "1"),
         ("SCOPE_VERBOSE", "1"),
         ("SCOPE_TMPDIR", "/tmp/x"),
+        ("SCOPE_RANKS_DIR", "/w/.scope-out-ranks-abc123"),
     ];
     let got: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(got, want);

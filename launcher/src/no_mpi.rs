@@ -1,0 +1,64 @@
+//! Ranks that never initialise MPI: a launched script that uses no MPI at all (the reference
+//! tool's own `mpi_example.py` once its `scope_profiler` lines are gone) still runs as N
+//! processes of one job. `scope-run` creates a private directory for the run
+//! (`.scope-<stem>-ranks-XXXXXX` beside the output, or under `SCOPE_TMPDIR`) and passes it to
+//! every rank (`SCOPE_RANKS_DIR`); a process that reaches its exit without MPI writes its rank
+//! file there under the rank its launcher gave it, and `scope-run` merges them once the
+//! launcher returns. Without MPI no clock is compared: on several nodes the times are each
+//! node's own.
+//!
+//! Invariants: the directory is created fresh (never an existing one) and removed when empty
+//! or merged; it is merged only when nothing else wrote the output (an MPI run merges itself);
+//! the merge is complete only when every rank of the run left a finished file.
+
+use scope_format::{merge_launched_world, private_dir_prefix, WorldMerge};
+use std::path::{Path, PathBuf};
+
+/// Creates the run's directory for ranks without MPI in `parent`.
+pub fn create(parent: &Path, output: &Path) -> Option<PathBuf> {
+    let prefix = format!("{}ranks-", private_dir_prefix(output, false));
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+    (0..16u64).find_map(|k| {
+        let tag = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(k) % 36u64.pow(6);
+        let dir = parent.join(format!("{prefix}{}", base36(tag)));
+        std::fs::create_dir(&dir).ok().map(|()| dir)
+    })
+}
+
+fn base36(mut v: u64) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut s = [b'0'; 6];
+    for c in s.iter_mut().rev() {
+        *c = digits[(v % 36) as usize];
+        v /= 36;
+    }
+    String::from_utf8_lossy(&s).into_owned()
+}
+
+/// A merge of ranks without MPI, and rank 0's Python regions that matched nothing there.
+pub type Merged = (WorldMerge, Vec<(String, Vec<String>)>);
+
+/// After the run: merges the rank files left in `dir` into `output` when the ranks wrote no
+/// output themselves; removes `dir` when it is empty. `None`: nothing to merge.
+pub fn merge(dir: &Path, output: &Path, ranks: u32) -> Option<Result<Merged, String>> {
+    let has_files = std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if !has_files || output.exists() {
+        if !has_files {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return None;
+    }
+    // Rank 0's Python regions that matched nothing, read before its file goes.
+    let unmatched = scope_format::read_python_unmatched(&dir.join(scope_format::rank_file_name(0)));
+    Some(
+        merge_launched_world(dir, ranks, output, true)
+            .map(|w| (w, unmatched))
+            .map_err(|e| e.to_string()),
+    )
+}
