@@ -382,6 +382,16 @@ def verdict(summary, version):
                      % (r["phases"]["fib"]["ratio"], r["phases"]["methods"]["ratio"],
                         r["phases"]["builtins"]["ratio"], target,
                         "met" if worst <= limit else "MISSED (worst %.2f×)" % worst))
+    floor = summary.get("monitoring-floor") or summary.get("proto-passthru")
+    if r and r["phases"] and floor and floor["phases"]:
+        lines.append("the way's own floor in the same run, no scope (%s): fib %.2f×, methods %.2f×, "
+                     "builtins %.2f×; scope above it: fib %+.0f, methods %+.0f ns/call"
+                     % ("sys.monitoring, PY_START answered DISABLE" if version >= (3, 12)
+                        else "PEP 523 pass-through hook of the prototype",
+                        floor["phases"]["fib"]["ratio"], floor["phases"]["methods"]["ratio"],
+                        floor["phases"]["builtins"]["ratio"],
+                        r["phases"]["fib"]["ns_per_call"] - floor["phases"]["fib"]["ns_per_call"],
+                        r["phases"]["methods"]["ns_per_call"] - floor["phases"]["methods"]["ns_per_call"]))
     if f and f["phases"]:
         a, b = f["phases"]["fib"]["ns_per_call"], f["phases"]["methods"]["ns_per_call"]
         lines.append("ns added per recorded call: fib %.0f, Point.step %.0f (target ≤ %.0f): %s"
