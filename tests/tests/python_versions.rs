@@ -10,8 +10,8 @@
 
 use scope_format::Intervals;
 use scope_tests::mpi::run_with_agent_in_env;
-use scope_tests::{fixture, run_plain, Cmd, Profile, WorkDir};
-use std::path::PathBuf;
+use scope_tests::{fixture, run_plain, AgentRun, Cmd, Profile, WorkDir};
+use std::path::{Path, PathBuf};
 
 const CONFIG: &str = r#"
 [[regions]]
@@ -92,17 +92,28 @@ fn pairs(iv: &Intervals) -> Vec<(i64, i64)> {
     v
 }
 
+/// Runs the fixture under `python` plain and with the agent in `wd`: the agent's run, after
+/// checking that its stdout and exit status (3) are the plain run's.
+fn run_both(wd: &WorkDir, python: &Path) -> AgentRun {
+    let script = fixture("py_semantics.py").path;
+    let lib = fixture("libcthread.so").path;
+    let plain = run_plain(Cmd::new(python).arg(&script).arg(&lib));
+    plain.assert_code(3, "py_semantics.py plain");
+    let run = run_with_agent_in_env(wd, None, CONFIG, python, &[&script, &lib]);
+    run.output.assert_code(3, "py_semantics.py with the agent");
+    assert_eq!(
+        run.output.stdout, plain.stdout,
+        "stdout changed\n{}",
+        run.output
+    );
+    run
+}
+
 /// Runs the fixture under `python` plain and with the agent; checks everything it states.
 fn semantics(name: &str, python: PathBuf) {
     let wd = WorkDir::new(name);
-    let script = fixture("py_semantics.py").path;
-    let lib = fixture("libcthread.so").path;
-    let plain = run_plain(Cmd::new(&python).arg(&script).arg(&lib));
-    plain.assert_code(3, "py_semantics.py plain");
-    let run = run_with_agent_in_env(&wd, None, CONFIG, &python, &[&script, &lib]);
+    let run = run_both(&wd, &python);
     let o = &run.output;
-    o.assert_code(3, "py_semantics.py with the agent");
-    assert_eq!(o.stdout, plain.stdout, "stdout changed\n{o}");
     assert!(
         o.stderr.contains(
             "python region 'spni' matched no Python function that ran; closest: __main__.spin"
@@ -188,14 +199,8 @@ fn python_3_10_is_refused_in_one_line() {
         return;
     };
     let wd = WorkDir::new("py_3_10");
-    let script = fixture("py_semantics.py").path;
-    let lib = fixture("libcthread.so").path;
-    let plain = run_plain(Cmd::new(&python).arg(&script).arg(&lib));
-    plain.assert_code(3, "py_semantics.py plain");
-    let run = run_with_agent_in_env(&wd, None, CONFIG, &python, &[&script, &lib]);
+    let run = run_both(&wd, &python);
     let o = &run.output;
-    o.assert_code(3, "py_semantics.py with the agent");
-    assert_eq!(o.stdout, plain.stdout, "{o}");
     let lines: Vec<&str> = o.stderr.lines().filter(|l| l.contains("scope[")).collect();
     assert_eq!(lines.len(), 1, "{o}");
     assert!(

@@ -286,24 +286,21 @@ unsafe extern "C" fn on_throw(_s: PyObj, args: *const PyObj, nargs: isize) -> Py
     })
 }
 
+/// A call or resumption of `code` ends: a region's span closes.
+fn leave(h: &Hot, code: PyObj) -> bool {
+    let v = decide::cached(h.api, h.index, code);
+    if v != 0 && v != NOT_REGION {
+        close();
+    }
+    false
+}
+
 /// `PY_RETURN`, `PY_YIELD` (regions' code only): the call or resumption ends.
 unsafe extern "C" fn on_leave(_s: PyObj, args: *const PyObj, nargs: isize) -> PyObj {
-    callback(args, nargs, |h, code| {
-        let v = decide::cached(h.api, h.index, code);
-        if v != 0 && v != NOT_REGION {
-            close();
-        }
-        false
-    })
+    callback(args, nargs, leave)
 }
 
 /// `PY_UNWIND` (global): a call ends by an exception; a region's closes.
 unsafe extern "C" fn on_unwind(_s: PyObj, args: *const PyObj, nargs: isize) -> PyObj {
-    callback(args, nargs, |h, code| {
-        let v = decide::cached(h.api, h.index, code);
-        if v != 0 && v != NOT_REGION {
-            close();
-        }
-        false
-    })
+    callback(args, nargs, leave)
 }
