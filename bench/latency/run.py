@@ -135,12 +135,14 @@ for i in range(a.rounds):
         k = i % len(order)
         for v in order[k:] + order[:k]:
             res = run(m, v, f"{m}-{v.replace('=', '-')}")
+            res["load1"] = float(open("/proc/loadavg").read().split()[0])
             runs[m][v].append(res)
             ev = f", {res['profile']['events']} events" if "profile" in res else ""
             print(f"  round {i + 1}/{a.rounds} {m:7s} {v:10s} {res['latency_us']:.3f} us{ev}",
                   file=sys.stderr, flush=True)
 load_end = open("/proc/loadavg").read().split()[:3]
 secs = (datetime.datetime.now() - t_start).total_seconds()
+loads = [r["load1"] for m in mpis for v in variants for r in runs[m][v]]
 
 
 def stats(xs):
@@ -169,7 +171,8 @@ label = {"plain": "plain", "calls=true": "`calls = true`",
 lines = [f"{a.cpu}; 2 ranks; NetPIPE 1-{a.max_bytes} B, "
          f"{'calibrated repeats' if not a.repeats else f'{a.repeats} repeats'}; "
          f"{a.rounds} interleaved runs per row; load average {' '.join(load_start)} at the start, "
-         f"{' '.join(load_end)} at the end; {t_start:%Y-%m-%d}",
+         f"{' '.join(load_end)} at the end, 1-min load {min(loads):.2f}-{max(loads):.2f} after "
+         f"the runs (median {statistics.median(loads):.2f}); {t_start:%Y-%m-%d}",
          "",
          "| MPI | run | median µs | IQR µs | min–max µs | scoped / plain | added ns/message | "
          "events / run |",
@@ -194,7 +197,7 @@ with open(a.md, "w") as f:
 with open(a.json, "w") as f:
     json.dump({"cpu": a.cpu, "date": t_start.isoformat(timespec="seconds"), "rounds": a.rounds,
                "max_bytes": a.max_bytes, "repeats": a.repeats or None, "calls": call_list,
-               "load_start": load_start, "load_end": load_end, "seconds": secs,
+               "load_start": load_start, "load_end": load_end, "load1_after_runs": loads, "seconds": secs,
                "summary": rows, "runs": runs}, f, indent=1)
 print(text)
 print()
