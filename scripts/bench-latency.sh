@@ -13,7 +13,8 @@
 #   --mpi M        only this MPI (default both)
 #   --keep         keep the scoped runs' profiles (target/bench/latency-work/*.h5)
 # Output: a table on stdout, target/bench/latency.json (every run) and target/bench/latency.md.
-# About 3 minutes with the defaults (10 rounds, 2 MPIs, 2 variants). Installs NetPIPE once.
+# 3-4 minutes with the defaults (10 rounds, 2 MPIs, 2 variants), 5 with --calls.
+# Installs NetPIPE (apt) once.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
             esac
             shift 2 ;;
         --keep) ARGS+=(--keep); shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "bench-latency: unknown argument $1" >&2; exit 2 ;;
     esac
 done
