@@ -44,7 +44,8 @@ os.makedirs(a.work, exist_ok=True)
 variants = {"plain": None, "calls=true": "[mpi]\ncalls = true\n"}
 call_list = [c.strip() for c in a.calls.split(",") if c.strip()]
 if call_list:
-    variants["calls=list"] = "[mpi]\ncalls = [" + ", ".join(json.dumps(c) for c in call_list) + "]\n"
+    listed = ", ".join(json.dumps(c) for c in call_list)
+    variants["calls=list"] = f"[mpi]\ncalls = [{listed}]\n"
 cfgs = {}
 for v, text in variants.items():
     if text is not None:
@@ -162,7 +163,8 @@ for m in mpis:
         if v != "plain":
             row["events_median"] = statistics.median(r["profile"]["events"] for r in runs[m][v])
             # Per round, scoped / plain of the same round: how steady the ratio is.
-            pr = [s_["latency_us"] / p_["latency_us"] for s_, p_ in zip(runs[m][v], runs[m]["plain"])]
+            pr = [s_["latency_us"] / p_["latency_us"]
+                  for s_, p_ in zip(runs[m][v], runs[m]["plain"])]
             row["paired_ratio_min"], row["paired_ratio_max"] = min(pr), max(pr)
         rows.append(row)
 
@@ -200,7 +202,8 @@ with open(a.md, "w") as f:
 with open(a.json, "w") as f:
     json.dump({"cpu": a.cpu, "date": t_start.isoformat(timespec="seconds"), "rounds": a.rounds,
                "max_bytes": a.max_bytes, "repeats": a.repeats or None, "calls": call_list,
-               "load_start": load_start, "load_end": load_end, "load1_after_runs": loads, "seconds": secs,
+               "load_start": load_start, "load_end": load_end, "load1_after_runs": loads,
+               "seconds": secs,
                "summary": rows, "runs": runs}, f, indent=1)
 print(text)
 print()
