@@ -64,7 +64,10 @@ log "cargo build --release -p scope-agent -p scope-launcher"
 (cd "$ROOT" && cargo build --release -p scope-agent -p scope-launcher -j "${SCOPE_JOBS:-2}" >&2)
 
 CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
-CPU="${CPU:-$(uname -m)}, $(nproc) CPUs"
+FAM="$(sed -n 's/^cpu family[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+MODEL="$(sed -n 's/^model[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+HYP="$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor:[[:space:]]*//p')"
+CPU="${CPU:-$(uname -m)} (family ${FAM:-?} model ${MODEL:-?}${HYP:+, $HYP guest}), $(nproc) CPUs"
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
 log "CPU: $CPU"
 log "NetPIPE $(pkgver netpipe-openmpi); Open MPI $(pkgver openmpi-bin); MPICH $(pkgver mpich)"
