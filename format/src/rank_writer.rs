@@ -114,6 +114,7 @@ impl RankWriter {
             let make = |name: &str| {
                 g.new_dataset::<i64>()
                     .chunk(CHUNK)
+                    .fill_time(hdf5::dataset::FillTime::Never)
                     .shape(0..)
                     .create(name)
                     .at(&p)

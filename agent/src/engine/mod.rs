@@ -49,7 +49,7 @@ pub use init::init;
 pub use registry::{after_fork_in_child, finish_all, stop_recording, threads};
 pub use spans::{close as close_span, enable as enable_spans, open as open_span, Span};
 pub use target::{Target, When};
-pub use thread::{Record, ThreadState};
+pub use thread::{Record, ThreadState, RECORD_CAP};
 pub use unwind::{hide_real_returns, show_real_returns, BEGIN_CATCH, UNWIND_STARTS};
 #[cfg(test)]
 pub use word::HookWord;

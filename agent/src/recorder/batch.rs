@@ -71,12 +71,22 @@ impl Columns {
         self.start.len()
     }
 
-    pub fn extend(&mut self, other: Columns) {
-        self.start.extend(other.start);
-        self.end.extend(other.end);
-        self.thread.extend(other.thread);
-        self.bytes.extend(other.bytes);
-        self.peer.extend(other.peer);
+    /// Empties every column, keeping its memory.
+    pub fn clear(&mut self) {
+        self.start.clear();
+        self.end.clear();
+        self.thread.clear();
+        self.bytes.clear();
+        self.peer.clear();
+    }
+
+    /// Appends copies of `other`'s intervals.
+    pub fn extend_from(&mut self, other: &Columns) {
+        self.start.extend_from_slice(&other.start);
+        self.end.extend_from_slice(&other.end);
+        self.thread.extend_from_slice(&other.thread);
+        self.bytes.extend_from_slice(&other.bytes);
+        self.peer.extend_from_slice(&other.peer);
     }
 
     /// The further columns, when this is an MPI call region.
@@ -116,7 +126,9 @@ pub fn keep_args(pending: &mut Vec<PendingArgs>, args: PendingArgs) {
 }
 
 /// Converts one thread's records (thread id `tid`) into columns, `ns` mapping raw ticks to
-/// nanoseconds; `pending` holds that thread's unpaired args records before and after.
+/// nanoseconds; `pending` holds that thread's unpaired args records before and after. (The
+/// writer uses `to_batch_into`; this form is what the tests read.)
+#[cfg(test)]
 pub fn to_batch(
     records: &[Record],
     tid: i64,
@@ -124,9 +136,28 @@ pub fn to_batch(
     regions: &Regions,
     pending: &mut Vec<PendingArgs>,
 ) -> Batch {
+    let mut batch = Batch::new();
+    to_batch_into(records, tid, ns, regions, pending, &mut batch);
+    batch.retain(|(_, c)| c.len() > 0);
+    batch
+}
+
+/// `to_batch` into `out`, whose columns are emptied first and keep their memory: a writer that
+/// reuses one `out` converts every buffer without fresh allocations (and their page faults).
+/// Regions of an earlier use that have no interval now stay in `out` with empty columns.
+pub fn to_batch_into(
+    records: &[Record],
+    tid: i64,
+    ns: impl Fn(u64) -> i64,
+    regions: &Regions,
+    pending: &mut Vec<PendingArgs>,
+    out: &mut Batch,
+) {
+    for (_, c) in out.iter_mut() {
+        c.clear();
+    }
     // Records of one thread mostly hit a few regions: a short list searched from the last hit
     // beats a map lookup per record.
-    let mut batch: Batch = Vec::new();
     let mut last = 0usize;
     for rec in records {
         let id = rec.word.region();
@@ -137,13 +168,13 @@ pub fn to_batch(
         let args = take_args(pending, id);
         let (start, end) = (ns(rec.first), ns(rec.second));
         for &r in regions.members(&id) {
-            if batch.get(last).is_none_or(|c| c.0 != r) {
-                last = batch.iter().position(|c| c.0 == r).unwrap_or_else(|| {
-                    batch.push((r, Columns::with_capacity(records.len())));
-                    batch.len() - 1
+            if out.get(last).is_none_or(|c| c.0 != r) {
+                last = out.iter().position(|c| c.0 == r).unwrap_or_else(|| {
+                    out.push((r, Columns::with_capacity(records.len())));
+                    out.len() - 1
                 });
             }
-            let c = &mut batch[last].1;
+            let c = &mut out[last].1;
             c.start.push(start);
             c.end.push(end);
             c.thread.push(tid);
@@ -155,7 +186,20 @@ pub fn to_batch(
             }
         }
     }
+}
+
+/// Elements of memory `batch`'s columns hold.
+pub fn capacity(batch: &Batch) -> usize {
     batch
+        .iter()
+        .map(|(_, c)| {
+            c.start.capacity()
+                + c.end.capacity()
+                + c.thread.capacity()
+                + c.bytes.capacity()
+                + c.peer.capacity()
+        })
+        .sum()
 }
 
 #[cfg(test)]

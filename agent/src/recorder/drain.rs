@@ -5,11 +5,18 @@
 //! consumer side needs one consumer at a time); records are converted with a clock map valid
 //! for every tick read so far (`clock::Converter::now`).
 
-use super::batch::to_batch;
+use super::batch::{capacity, to_batch_into, Batch};
 use super::files::{holds_files, lock_files};
 use super::sink::with_sink;
 use crate::base::clock;
-use crate::engine::{self, Record, ThreadState};
+use crate::engine::{self, Record, ThreadState, RECORD_CAP};
+use std::sync::Mutex;
+
+/// The columns every conversion reuses (under the file lock, so uncontended): no fresh memory
+/// per buffer. Dropped when it holds more than `KEEP` elements (many regions each once busy),
+/// so a rank with hundreds of regions does not keep a buffer's worth of memory per region.
+static SCRATCH: Mutex<Batch> = Mutex::new(Vec::new());
+const KEEP: usize = 4 * 3 * RECORD_CAP;
 
 /// Converts a thread's records and hands them to the sink (file lock held).
 fn to_sink(st: &ThreadState, records: &[Record]) {
@@ -20,19 +27,24 @@ fn to_sink(st: &ThreadState, records: &[Record]) {
     let addr = st as *const ThreadState as usize;
     let (regions, mut pending) =
         with_sink(|s| (s.regions.clone(), s.args.remove(&addr).unwrap_or_default()));
-    let batch = to_batch(
+    let mut batch = SCRATCH.lock().unwrap_or_else(|p| p.into_inner());
+    to_batch_into(
         records,
         st.thread_index as i64,
         |t| conv.ns(t),
         &regions,
         &mut pending,
+        &mut batch,
     );
     with_sink(|s| {
         if !pending.is_empty() {
             s.args.insert(addr, pending);
         }
-        s.accept(batch)
+        s.accept(&batch)
     });
+    if capacity(&batch) > KEEP {
+        *batch = Vec::new();
+    }
 }
 
 /// A thread's handed-over buffer, then its buffer being filled (file lock held).

@@ -16,7 +16,9 @@ use scope_format::{rank_file_name, ProfileReader, RankAttrs, RankWriter};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-const PENDING_CAP: usize = 1 << 20;
+/// 64 Ki intervals (1.5 MiB): enough for what ranks record before `MPI_Init`, small enough that a
+/// process without MPI spills early instead of growing (and page-faulting) a large store.
+const PENDING_CAP: usize = 1 << 16;
 
 #[derive(Default)]
 pub struct Sink {
@@ -52,21 +54,26 @@ pub fn rank_attrs(rank: u32) -> RankAttrs {
 }
 
 impl Sink {
-    pub fn accept(&mut self, batch: Batch) {
-        let n = count(&batch);
+    /// Takes a batch's intervals (regions without any are skipped).
+    pub fn accept(&mut self, batch: &Batch) {
+        let n = count(batch);
         if self.writer.is_none() && !self.write_failed && self.pending_events + n > PENDING_CAP {
             self.spill();
         }
         if self.writer.is_some() {
-            self.write(&batch, n);
+            self.write(batch, n);
         } else if self.write_failed || self.pending_events + n > PENDING_CAP {
             self.dropped += n as u64;
         } else {
             self.pending_events += n;
-            for (r, c) in batch {
-                match self.pending.iter_mut().find(|p| p.0 == r) {
-                    Some(p) => p.1.extend(c),
-                    None => self.pending.push((r, c)),
+            for (r, c) in batch.iter().filter(|(_, c)| c.len() > 0) {
+                match self.pending.iter_mut().find(|p| p.0 == *r) {
+                    Some(p) => p.1.extend_from(c),
+                    None => {
+                        let mut copy = super::batch::Columns::default();
+                        copy.extend_from(c);
+                        self.pending.push((*r, copy));
+                    }
                 }
             }
         }
@@ -109,7 +116,7 @@ impl Sink {
             return;
         };
         let mut result = Ok(());
-        for (r, c) in batch {
+        for (r, c) in batch.iter().filter(|(_, c)| c.len() > 0) {
             let name = self
                 .regions
                 .names
