@@ -118,9 +118,18 @@ impl Resolver {
         }
     }
 
-    /// The ids of the MPI call regions (`[mpi] calls`).
-    pub fn mpi_regions(&self) -> Vec<u32> {
-        self.mpi_region.values().copied().collect()
+    /// The MPI call regions (`[mpi] calls`): id, and whether their calls' arguments are read
+    /// (an args record per call; else the call has no payload and no peer).
+    pub fn mpi_regions(&self) -> Vec<(u32, bool)> {
+        self.mpi_region
+            .iter()
+            .map(|(name, &id)| {
+                (
+                    id,
+                    crate::mpi::calls::decoder_for(name) != crate::engine::NO_ARGS,
+                )
+            })
+            .collect()
     }
 
     /// Config regions (symbol text) that matched nothing so far.

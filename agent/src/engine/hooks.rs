@@ -31,6 +31,11 @@ static KIND: [AtomicU8; MAX_HOOKS] = [const { AtomicU8::new(0) }; MAX_HOOKS];
 /// `TimingWithArgs` hooks: the region id the stub carries, and the client's args reader id.
 static REGION: [AtomicU32; MAX_HOOKS] = [const { AtomicU32::new(0) }; MAX_HOOKS];
 static READER: [AtomicU16; MAX_HOOKS] = [const { AtomicU16::new(0) }; MAX_HOOKS];
+/// The args reader id of a `TimingWithArgs` hook whose calls carry nothing to read: such a
+/// call keeps the kind's nesting rule (inside another args call it passes through) but makes
+/// no args record.
+pub const NO_ARGS: u16 = 0;
+
 /// Id 0 is never handed out: a record's word carries its hook id in the high half, so a
 /// complete record's word is never zero (the consumer relies on it, see `buffers.rs`).
 static NEXT: AtomicUsize = AtomicUsize::new(1);

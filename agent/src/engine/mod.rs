@@ -44,7 +44,7 @@ pub use client::Client;
 pub use current::retire_this_thread as never_record_on_this_thread;
 pub use gate::is_forked_child;
 pub use guard::{as_agent, inside_agent};
-pub use hooks::Kind;
+pub use hooks::{Kind, NO_ARGS};
 pub use init::init;
 pub use registry::{after_fork_in_child, finish_all, stop_recording, threads};
 pub use spans::{close as close_span, enable as enable_spans, open as open_span, Span};

@@ -106,10 +106,13 @@ pub fn read_args(id: usize, args: &Args) -> bool {
         if !gate::is_open(st) || inside_args_call(st) {
             return true;
         }
+        let (region, reader) = hooks::args_reader(id);
+        if reader == hooks::NO_ARGS {
+            return false;
+        }
         let Some(c) = client::get() else {
             return true;
         };
-        let (region, reader) = hooks::args_reader(id);
         // The reader may call the library (sizes of its types): those calls are the agent's.
         gate::pause(st);
         let (first, second) = c.read_args(reader, args);

@@ -25,7 +25,8 @@ pub fn never_recorded(name: &str) -> bool {
 }
 
 /// How a function's arguments are read. The decoder id a hook carries is the variant's
-/// number, an index into `SHAPES`.
+/// number, an index into `SHAPES`; `Shape::None` is 0, the engine's `NO_ARGS` (no args record:
+/// the recorder writes 0 bytes and no peer for such calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u16)]
 enum Shape {
@@ -60,6 +61,8 @@ enum Shape {
 }
 
 /// Every `Shape`, in declaration order (`SHAPES[s as usize] == s`).
+const _: () = assert!(Shape::None as u16 == crate::engine::NO_ARGS);
+
 const SHAPES: [Shape; 14] = [
     Shape::None,
     Shape::BufPeer,

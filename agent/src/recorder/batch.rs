@@ -24,8 +24,20 @@ pub struct Regions {
     pub names: Vec<String>,
     /// A hook carrying `REGION_SET | i` records each call into every region of `sets[i]`.
     pub sets: Vec<Vec<u32>>,
-    /// By region id: an MPI call region (its intervals carry bytes and peer).
-    pub mpi: Vec<bool>,
+    /// By region id: an MPI call region (its intervals carry bytes and peer), and whether its
+    /// calls come with an args record.
+    pub mpi: Vec<MpiKind>,
+}
+
+/// What kind of region an id is, for the `bytes` and `peer` columns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MpiKind {
+    #[default]
+    NotMpi,
+    /// Each call is preceded by its args record (payload bytes and peer).
+    WithArgs,
+    /// Calls without payload or peer (`MPI_Barrier`, `MPI_Wait`, ...): no args record; 0 bytes.
+    NoArgs,
 }
 
 impl Regions {
@@ -41,8 +53,8 @@ impl Regions {
         }
     }
 
-    fn is_mpi(&self, r: u32) -> bool {
-        self.mpi.get(r as usize).copied().unwrap_or(false)
+    fn mpi_kind(&self, r: u32) -> MpiKind {
+        self.mpi.get(r as usize).copied().unwrap_or_default()
     }
 }
 
@@ -178,12 +190,15 @@ pub fn to_batch_into(
             c.start.push(start);
             c.end.push(end);
             c.thread.push(tid);
-            if regions.is_mpi(r) {
+            let unread = match regions.mpi_kind(r) {
+                MpiKind::NotMpi => continue,
                 // -1 bytes: the call's arguments were not read (its record was lost).
-                let (_, bytes, peer) = args.unwrap_or((0, -1, scope_format::PEER_NONE));
-                c.bytes.push(bytes);
-                c.peer.push(peer);
-            }
+                MpiKind::WithArgs => (0, -1, scope_format::PEER_NONE),
+                MpiKind::NoArgs => (0, 0, scope_format::PEER_NONE),
+            };
+            let (_, bytes, peer) = args.unwrap_or(unread);
+            c.bytes.push(bytes);
+            c.peer.push(peer);
         }
     }
 }
@@ -227,7 +242,7 @@ mod tests {
         Regions {
             names: vec!["a".into(), "MPI_Send".into(), "b".into()],
             sets: vec![vec![0, 2]],
-            mpi: vec![false, true, false],
+            mpi: vec![MpiKind::NotMpi, MpiKind::WithArgs, MpiKind::NotMpi],
         }
     }
 
@@ -271,6 +286,25 @@ mod tests {
             &mut Vec::new(),
         );
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn calls_without_arguments_have_no_payload_and_no_peer() {
+        let mut r = regions();
+        r.mpi[2] = MpiKind::NoArgs;
+        let b = to_batch(
+            &[call(2, 1, 2), call(1, 3, 4)],
+            0,
+            |t| t as i64,
+            &r,
+            &mut Vec::new(),
+        );
+        assert_eq!(
+            (b[0].1.bytes.clone(), b[0].1.peer.clone()),
+            (vec![0], vec![scope_format::PEER_NONE])
+        );
+        // A call that reads arguments and lost its record says so.
+        assert_eq!(b[1].1.bytes, vec![-1]);
     }
 
     #[test]

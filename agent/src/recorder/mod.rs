@@ -25,14 +25,18 @@ use sink::{copy_spill, rank_attrs, with_sink};
 use std::path::{Path, PathBuf};
 
 /// Names of the regions, indexed by the region id the stubs carry, the region sets (a hook
-/// carrying `REGION_SET | i` records each call into every region of `sets[i]`), and the ids of
-/// the MPI call regions.
-pub fn set_regions(names: Vec<String>, sets: Vec<Vec<u32>>, mpi: Vec<u32>) {
+/// carrying `REGION_SET | i` records each call into every region of `sets[i]`), and the MPI
+/// call regions (id, whether their calls come with an args record).
+pub fn set_regions(names: Vec<String>, sets: Vec<Vec<u32>>, mpi: Vec<(u32, bool)>) {
     with_sink(|s| {
-        let mut flags = vec![false; names.len()];
-        for r in mpi {
+        let mut flags = vec![batch::MpiKind::NotMpi; names.len()];
+        for (r, with_args) in mpi {
             if let Some(m) = flags.get_mut(r as usize) {
-                *m = true;
+                *m = if with_args {
+                    batch::MpiKind::WithArgs
+                } else {
+                    batch::MpiKind::NoArgs
+                };
             }
         }
         s.regions = batch::Regions {
