@@ -248,7 +248,8 @@ def summarise(runs, variants, threads_list, rounds):
                         [ratio(wall(i, v, t), wall(i, "rdtsc-floor", t)) for i in range(rounds)])
                     if base_of(v) != "frida":
                         s["floor_ratio"]["cpu"][key] = stats(
-                            [ratio(e2e(i, v, t), added(i, "rdtsc-floor", t)) for i in range(rounds)])
+                            [ratio(e2e(i, v, t), added(i, "rdtsc-floor", t))
+                             for i in range(rounds)])
                 if t != threads_list[0]:
                     t0 = threads_list[0]
                     k = "%s T%d/T%d" % (v, t, t0)
@@ -330,8 +331,8 @@ def verdict_issue15(s, threads_list, cores):
                             "not measured: fewer than two thread counts <= %d" % cores))
             continue
         ok = all(0.8 <= r["median"] <= 1.2 for _, _, r in rs)
-        out.append(("%s: independent of the thread count up to %d (T/T=%d within 0.8-1.2, wall and CPU)"
-                    % (v, cores, ts[0]), ok,
+        out.append(("%s: independent of the thread count up to %d "
+                    "(T/T=%d within 0.8-1.2, wall and CPU)" % (v, cores, ts[0]), ok,
                     "; ".join("%s T%d/T%d %.2f" % (w, t, ts[0], r["median"]) for t, w, r in rs)))
     return out
 
@@ -360,7 +361,8 @@ def markdown_floor(s, threads_list, cores):
             tl = "%d%s" % (t, " (> %d CPUs)" % cores if t > cores else "")
             if v == "rdtsc-floor":
                 lines.append("| rdtsc-floor (in-loop CPU) | %s | %s | 1 | %s | 1 |" % (
-                    tl, fmt(s["wall_added_ns_per_call"].get(key)), fmt(s["added_ns_per_call"].get(key))))
+                    tl, fmt(s["wall_added_ns_per_call"].get(key)),
+                    fmt(s["added_ns_per_call"].get(key))))
                 continue
             lines.append("| %s | %s | %s | %s | %s | %s |" % (
                 v, tl, fmt(s["wall_added_ns_per_call"].get(key)),
