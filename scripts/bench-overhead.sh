@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Hook overhead: ns added per hooked call (enter + leave, recording included) by scope, uftrace
-# (dynamic patching, -P) and Frida (Interceptor + CModule listener), 1 and 4 threads, measured
-# side by side in one run against the uninstrumented fixture. See docs/benchmarks.md.
+# (dynamic patching, -P) and Frida (Interceptor + CModule listener), at 1 thread, as many threads
+# as CPUs, and 4, measured side by side in one run against the uninstrumented fixture. Per variant
+# and thread count also the wall time added per call in the calling threads and the whole-process
+# CPU added per call (writer thread, start-up, finalize and merge included), each as a ratio to
+# the floor (two rdtsc per call) measured in the same run, with a verdict for issue 15's targets;
+# prints the CPU model. See docs/benchmarks.md.
 #
 # Usage: scripts/bench-overhead.sh [--rounds N] [--n-scope CALLS] [--n-tool CALLS] [--quick]
 #   --rounds   rounds of every variant x thread count, interleaved (default 7)
@@ -11,6 +15,7 @@
 #   --agent-b SO  also run scope's variants with this second agent, side by side in the same
 #              rounds (as `scope@b`, ...): before/after comparisons of an agent change
 #   --variants LIST  only these variants (comma-separated; default: all of run.py's)
+#   --threads LIST   thread counts (comma-separated; default: 1, the number of CPUs, 4)
 # Output: a table on stdout, target/bench/overhead.json (every run + summary) and
 # target/bench/overhead.md. Exits non-zero if a tool failed or recorded the wrong number of calls.
 # Installs what it needs (apt: uftrace, gcc, MPICH; a venv with frida and h5py) once.
@@ -28,6 +33,7 @@ N_SCOPE=2000000
 N_TOOL=1000000
 AGENT_B=()
 VARIANTS=()
+THREADS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
@@ -35,8 +41,9 @@ while [ $# -gt 0 ]; do
         --n-tool) N_TOOL="$2"; shift 2 ;;
         --agent-b) AGENT_B=(--agent-b "$(realpath "$2")"); shift 2 ;;
         --variants) VARIANTS=(--variants "$2"); shift 2 ;;
+        --threads) THREADS=(--threads "$2"); shift 2 ;;
         --quick) ROUNDS=2; N_SCOPE=400000; N_TOOL=200000; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "bench-overhead: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -89,5 +96,5 @@ log "versions: $(uftrace --version | head -n1); frida $("$PY" -c 'import frida; 
 log "running $ROUNDS rounds (n_scope=$N_SCOPE, n_tool=$N_TOOL); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 "$PY" "$SRC/run.py" --bindir "$BIN" --srcdir "$SRC" --workdir "$WORK" --agent "$AGENT" "${AGENT_B[@]}" "${VARIANTS[@]}" \
-    --python "$PY" --rounds "$ROUNDS" --n-scope "$N_SCOPE" --n-tool "$N_TOOL" \
+    "${THREADS[@]}" --python "$PY" --rounds "$ROUNDS" --n-scope "$N_SCOPE" --n-tool "$N_TOOL" \
     --json "$OUT/overhead.json" --md "$OUT/overhead.md"

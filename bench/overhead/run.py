@@ -9,13 +9,24 @@ their loops / calls. "Added" = variant - its uninstrumented baseline measured in
 Ratios (uftrace/scope, frida/scope) are taken per round, then the median over rounds.
 A second, coarser metric, "end-to-end", is the whole process tree's CPU (user+sys, getrusage
 RUSAGE_CHILDREN) minus its baseline's, per call: it adds start-up, uftrace's separate recorder
-process and scope's final write/merge. Not available for Frida (the fixture is not our child).
+process and scope's writer thread and final write/merge. Not available for Frida (the fixture is
+not our child). Where the variant makes another number of calls than its baseline (uftrace,
+scope-hotpath), the baseline's process CPU is scaled to the variant's calls: its fixed part (all
+but its loop) plus its loop's CPU per call times the variant's calls (warm-up calls included).
+
+Against the floor (issue 15): per variant and thread count, the wall time added per call in the
+calling threads (each thread's own loop wall time / its calls, averaged over the threads, minus
+the baseline's) and the whole-process CPU added per call (end-to-end above), each divided by the
+floor's figure in the same round (rdtsc-floor: wall added per call, and CPU added per call in its
+loop, which is all the CPU it adds), then the median and min-max over the rounds. The verdict
+checks issue 15's targets at every thread count up to the number of CPUs this process may run on.
 """
 import argparse
 import datetime
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import statistics
@@ -113,7 +124,7 @@ class Bench:
         c1, w1 = child_cpu(), time.monotonic()
         variant = full_name
         rec = {"variant": variant, "threads": threads, "calls_per_thread": n,
-               "command": " ".join(cmd), "rc": p.returncode,
+               "warmup_calls": warmup, "command": " ".join(cmd), "rc": p.returncode,
                "tree_cpu_s": c1 - c0, "elapsed_s": w1 - w0}
         fx = fixture_line(p.stdout)
         if p.returncode != 0 or fx is None:
@@ -122,6 +133,7 @@ class Bench:
             return rec
         rec["cpu_ns_per_call"] = fx["cpu_ns_per_call"]
         rec["wall_ns_per_call"] = fx["wall_ns_per_call"]
+        rec["loop_wall_ns_per_call"] = fx["loop_wall_ns_per_call"]
         if p.stderr.strip():
             rec["stderr"] = p.stderr.strip()[-2000:]
         if verify:
@@ -197,8 +209,19 @@ def summarise(runs, variants, threads_list, rounds):
         r, b = by.get((rnd, v, t)), by.get((rnd, BASELINE[base_of(v)], t))
         if not r or not b or "error" in r or "error" in b:
             return None
-        return (r["tree_cpu_s"] * 1e9 / (t * r["calls_per_thread"])
-                - b["tree_cpu_s"] * 1e9 / (t * b["calls_per_thread"]))
+        calls_r = t * (r["calls_per_thread"] + r.get("warmup_calls", 0))
+        calls_b = t * (b["calls_per_thread"] + b.get("warmup_calls", 0))
+        # The baseline's process CPU at the variant's number of calls: its fixed part (start-up,
+        # exit) plus its loop's CPU per call for each call the variant made. The same as the
+        # plain difference when both made as many calls.
+        base_fixed = b["tree_cpu_s"] * 1e9 - b["cpu_ns_per_call"] * calls_b
+        return (r["tree_cpu_s"] * 1e9 - base_fixed - b["cpu_ns_per_call"] * calls_r) / calls_r
+
+    def wall(rnd, v, t):
+        return added(rnd, v, t, "loop_wall_ns_per_call")
+
+    def ratio(x, y):
+        return x / y if x is not None and y else None
 
     def stats(xs):
         xs = [x for x in xs if x is not None]
@@ -207,17 +230,40 @@ def summarise(runs, variants, threads_list, rounds):
         return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
 
     s = {"added_ns_per_call": {}, "end_to_end_ns_per_call": {}, "baseline_ns_per_call": {},
-         "ratios": {}}
+         "ratios": {}, "wall_added_ns_per_call": {}, "baseline_wall_ns_per_call": {},
+         "floor_ratio": {"wall": {}, "cpu": {}}, "thread_ratio": {"wall": {}, "cpu": {}}}
+    has_floor = "rdtsc-floor" in variants
     for v in variants:
         for t in threads_list:
             key = "%s/T%d" % (v, t)
             if base_of(v) in BASELINE:
                 s["added_ns_per_call"][key] = stats([added(i, v, t) for i in range(rounds)])
-                if base_of(v) not in ("frida", "scope-hotpath", "rdtsc-floor"):
+                s["wall_added_ns_per_call"][key] = stats([wall(i, v, t) for i in range(rounds)])
+                if base_of(v) != "frida":
                     s["end_to_end_ns_per_call"][key] = stats([e2e(i, v, t) for i in range(rounds)])
+                if has_floor and v != "rdtsc-floor":
+                    # The floor's whole-process CPU is its loop's (nothing else runs), measured
+                    # per thread with less noise than getrusage over the process tree.
+                    s["floor_ratio"]["wall"][key] = stats(
+                        [ratio(wall(i, v, t), wall(i, "rdtsc-floor", t)) for i in range(rounds)])
+                    if base_of(v) != "frida":
+                        s["floor_ratio"]["cpu"][key] = stats(
+                            [ratio(e2e(i, v, t), added(i, "rdtsc-floor", t))
+                             for i in range(rounds)])
+                if t != threads_list[0]:
+                    t0 = threads_list[0]
+                    k = "%s T%d/T%d" % (v, t, t0)
+                    s["thread_ratio"]["wall"][k] = stats(
+                        [ratio(wall(i, v, t), wall(i, v, t0)) for i in range(rounds)])
+                    if base_of(v) != "frida":
+                        s["thread_ratio"]["cpu"][k] = stats(
+                            [ratio(e2e(i, v, t), e2e(i, v, t0)) for i in range(rounds)])
             else:
                 s["baseline_ns_per_call"][key] = stats(
                     [by[(i, v, t)].get("cpu_ns_per_call") for i in range(rounds)
+                     if (i, v, t) in by])
+                s["baseline_wall_ns_per_call"][key] = stats(
+                    [by[(i, v, t)].get("loop_wall_ns_per_call") for i in range(rounds)
                      if (i, v, t) in by])
     for other in ("uftrace", "frida"):
         for ref in ("scope", "scope-hotpath"):
@@ -256,10 +302,76 @@ def verdict(s, threads_list):
     return out
 
 
-def fmt(st, unit=""):
+ISSUE15_VARIANTS = ("scope", "scope@b", "scope-nompi", "scope-nompi@b")
+ISSUE15_LIMIT = 1.2
+
+
+def verdict_issue15(s, threads_list, cores):
+    """Issue 15's targets, per variant: wall and whole-process CPU added per call at most 1.2x the
+    floor (median) at every thread count up to `cores`; the added wall and CPU per call at those
+    thread counts within 0.8-1.2x of the first thread count's (median of the per-round ratios)."""
+    out = []
+    ts = [t for t in threads_list if t <= cores]
+    for v in ISSUE15_VARIANTS:
+        for what, label in (("wall", "wall added in the calling threads"),
+                            ("cpu", "whole-process CPU added")):
+            rs = [s["floor_ratio"][what].get("%s/T%d" % (v, t)) for t in ts]
+            if not ts or not all(rs):
+                continue
+            worst = max(r["median"] for r in rs)
+            out.append(("%s: %s <= %gx floor at T=%s" % (v, label, ISSUE15_LIMIT,
+                                                        ",".join(str(t) for t in ts)),
+                        worst <= ISSUE15_LIMIT,
+                        "; ".join("T=%d %.2fx" % (t, r["median"]) for t, r in zip(ts, rs))))
+        rs = [(t, what, s["thread_ratio"][what].get("%s T%d/T%d" % (v, t, ts[0])))
+              for t in ts[1:] for what in ("wall", "cpu")]
+        if not rs or not all(r for _, _, r in rs):
+            if v in ("scope", "scope-nompi") and len(ts) < 2:
+                out.append(("%s: independent of the thread count up to %d" % (v, cores), False,
+                            "not measured: fewer than two thread counts <= %d" % cores))
+            continue
+        ok = all(0.8 <= r["median"] <= 1.2 for _, _, r in rs)
+        out.append(("%s: independent of the thread count up to %d "
+                    "(T/T=%d within 0.8-1.2, wall and CPU)" % (v, cores, ts[0]), ok,
+                    "; ".join("%s T%d/T%d %.2f" % (w, t, ts[0], r["median"]) for t, w, r in rs)))
+    return out
+
+
+def fmt(st, unit="", digits=1):
     if not st:
         return "n/a"
-    return "%.1f%s (%.1f–%.1f)" % (st["median"], unit, st["min"], st["max"])
+    f = "%%.%df" % digits
+    return (f + "%s (" + f + "–" + f + ")") % (st["median"], unit, st["min"], st["max"])
+
+
+VARIANT_ORDER = ("rdtsc-floor", "scope", "scope@b", "scope-nompi", "scope-nompi@b", "scope-hotpath",
+                 "scope-hotpath@b", "uftrace", "frida")
+
+
+def markdown_floor(s, threads_list, cores):
+    """Issue 15's table: wall and whole-process CPU added per call, and each as a ratio to the
+    floor measured in the same rounds."""
+    lines = ["| variant | T | wall added ns/call | wall ÷ floor | whole-process CPU added ns/call"
+             " | CPU ÷ floor |", "|---|---|---|---|---|---|"]
+    for v in VARIANT_ORDER:
+        for t in threads_list:
+            key = "%s/T%d" % (v, t)
+            if key not in s["wall_added_ns_per_call"]:
+                continue
+            tl = "%d%s" % (t, " (> %d CPUs)" % cores if t > cores else "")
+            if v == "rdtsc-floor":
+                lines.append("| rdtsc-floor (in-loop CPU) | %s | %s | 1 | %s | 1 |" % (
+                    tl, fmt(s["wall_added_ns_per_call"].get(key)),
+                    fmt(s["added_ns_per_call"].get(key))))
+                continue
+            lines.append("| %s | %s | %s | %s | %s | %s |" % (
+                v, tl, fmt(s["wall_added_ns_per_call"].get(key)),
+                fmt(s["floor_ratio"]["wall"].get(key), "×", 2),
+                fmt(s["end_to_end_ns_per_call"].get(key)),
+                fmt(s["floor_ratio"]["cpu"].get(key), "×", 2)))
+    if len(lines) == 2:
+        return ""
+    return "\n".join(lines)
 
 
 def markdown(s, threads_list, ns):
@@ -295,6 +407,34 @@ def markdown(s, threads_list, ns):
     return "\n".join(lines)
 
 
+def cpu_info():
+    """The CPU model string, family and model from /proc/cpuinfo (first CPU)."""
+    info = {"model_name": platform.processor() or platform.machine(), "family": None, "model": None}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break
+                k, _, val = line.partition(":")
+                k, val = k.strip(), val.strip()
+                if k == "model name":
+                    info["model_name"] = val
+                elif k == "cpu family":
+                    info["family"] = int(val)
+                elif k == "model" and re.fullmatch(r"\d+", val):
+                    info["model"] = int(val)
+    except OSError:
+        pass
+    return info
+
+
+def usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bindir", required=True)
@@ -304,14 +444,25 @@ def main():
     ap.add_argument("--agent-b", help="a second agent, run as the variants NAME@b side by side")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--threads", default="1,4")
+    ap.add_argument("--threads", help="comma-separated thread counts (default: 1, the number of "
+                    "CPUs this process may run on, and 4)")
     ap.add_argument("--n-scope", type=int, default=2_000_000)
     ap.add_argument("--n-tool", type=int, default=1_000_000)
     ap.add_argument("--variants", default="plain,plain-pfe,plain-mpi,rdtsc-floor,scope,scope-nompi,scope-hotpath,uftrace,frida")
     ap.add_argument("--json", required=True)
     ap.add_argument("--md", required=True)
     a = ap.parse_args()
-    threads_list = [int(x) for x in a.threads.split(",")]
+    cores = usable_cpus()
+    if a.threads:
+        threads_list = sorted({int(x) for x in a.threads.split(",")})
+    else:
+        threads_list = sorted({1, cores, 4})
+    cpu = cpu_info()
+    load_start = os.getloadavg()
+    cpu_line = "CPU: %s (family %s, model %s), %d CPUs usable; load average at start: %s" % (
+        cpu["model_name"], cpu["family"], cpu["model"], cores,
+        " ".join("%.2f" % x for x in load_start))
+    log(cpu_line)
     variants = a.variants.split(",")
     if a.agent_b:
         variants += [v + "@b" for v in variants if v.startswith("scope")]
@@ -330,28 +481,39 @@ def main():
         log("round %d/%d done (%.0f s)" % (rnd + 1, a.rounds, time.monotonic() - t_start))
     s = summarise(runs, variants, threads_list, a.rounds)
     v = verdict(s, threads_list)
+    v15 = verdict_issue15(s, threads_list, cores)
     ns = {"scope": "%d" % a.n_scope, "scope@b": "%d" % a.n_scope,
           "scope-nompi@b": "%d" % a.n_scope,
           "scope-hotpath@b": "%d (+%d warm-up)" % (HOT_N, HOT_WARMUP),
           "scope-nompi": "%d" % a.n_scope,
           "scope-hotpath": "%d (+%d warm-up)" % (HOT_N, HOT_WARMUP), "uftrace": "%d" % a.n_tool, "frida": "%d" % a.n_tool, "rdtsc-floor": "%d" % a.n_scope}
-    md = markdown(s, threads_list, ns)
+    md = cpu_line + "; at end: %s\n\n" % " ".join("%.2f" % x for x in os.getloadavg())
+    md += markdown(s, threads_list, ns)
     md += "\n\nVerdict:\n" + "\n".join(
         "- %s: **%s** (%s)" % (name, "yes" if ok else "no", detail) for name, ok, detail in v)
+    floor_md = markdown_floor(s, threads_list, cores)
+    if floor_md:
+        md += ("\n\nAgainst the floor (issue 15): wall = time added per call in the calling "
+               "threads' loop; CPU = whole-process CPU added per call (writer thread, start-up, "
+               "finalize and merge included); ÷ floor = per round against rdtsc-floor's wall / "
+               "in-loop CPU added, then the median (min–max over %d rounds):\n\n" % a.rounds)
+        md += floor_md
+        md += "\n\nVerdict (issue 15, thread counts up to %d CPUs):\n" % cores + "\n".join(
+            "- %s: **%s** (%s)" % (name, "met" if ok else "missed", detail)
+            for name, ok, detail in v15)
     if b.failures:
         md += "\n\nFailures:\n" + "\n".join("- " + f for f in b.failures)
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except Exception:
-        cpu = platform.processor()
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
+        "machine": {"cpu": cpu["model_name"], "cpu_family": cpu["family"], "cpu_model": cpu["model"],
+                    "cpus": os.cpu_count(), "cpus_usable": cores, "kernel": platform.release(),
+                    "loadavg_at_start": load_start,
                     "loadavg_at_end": os.getloadavg()},
         "settings": {"rounds": a.rounds, "threads": threads_list, "n_scope": a.n_scope,
                      "n_tool": a.n_tool, "variants": variants},
         "summary": s,
         "verdict": [{"check": n, "pass": ok, "detail": d} for n, ok, d in v],
+        "verdict_issue15": [{"check": n, "pass": ok, "detail": d} for n, ok, d in v15],
         "failures": b.failures,
         "runs": runs,
         "elapsed_s": time.monotonic() - t_start,
