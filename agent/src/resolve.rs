@@ -197,10 +197,10 @@ impl Resolver {
         } else {
             obj.path.clone()
         };
-        let Ok(bytes) = std::fs::read(&file) else {
+        let Some(mapped) = crate::base::mapped::Mapped::open(std::path::Path::new(&file)) else {
             return;
         };
-        let Ok(syms) = scope_elf::function_symbols(&bytes) else {
+        let Ok(syms) = scope_elf::function_symbols(mapped.bytes()) else {
             return;
         };
         // Cold fragments (`foo.cold`, `foo.cold.3`) by the name of their function.
