@@ -21,7 +21,7 @@
 //!   fork); this file: the exported symbols.
 //!
 //! `unsafe` is confined to `engine/` (code patching, stubs, trampolines, TLS), `mpi/` (calling
-//! MPI through `dlsym`), `python/` (calling the interpreter's C API, reading its frames), `base/` (system calls, `dl_iterate_phdr`, `dlsym`), `resolve.rs`
+//! MPI through `dlsym`), `python/` (calling the interpreter's C API, reading its frames), `base/` (system calls, `dl_iterate_phdr`, `dlsym`, file mappings), `resolve.rs`
 //! (`dladdr`, IFUNC resolvers), `output.rs` (`mkdtemp`), `recorder/` (one cast at the stop)
 //! and the wrappers here. No panic crosses an `extern "C"` boundary.
 
