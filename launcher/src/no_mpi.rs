@@ -48,17 +48,91 @@ pub fn merge(dir: &Path, output: &Path, ranks: u32) -> Option<Result<Merged, Str
     let has_files = std::fs::read_dir(dir)
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
-    if !has_files || output.exists() {
-        if !has_files {
-            let _ = std::fs::remove_dir(dir);
-        }
+    if !has_files {
+        let _ = std::fs::remove_dir(dir);
         return None;
+    }
+    if output.exists() {
+        // The run merged itself through MPI, but some process of it never initialised MPI
+        // (it died before `MPI_Init`, or is not an MPI rank): its file is kept, not lost.
+        return Some(Err(format!(
+            "some processes never initialised MPI while the others did; their files are kept in {}",
+            dir.display()
+        )));
     }
     // Rank 0's Python regions that matched nothing, read before its file goes.
     let unmatched = scope_format::read_python_unmatched(&dir.join(scope_format::rank_file_name(0)));
     Some(
         merge_launched_world(dir, ranks, output, true)
             .map(|w| (w, unmatched))
-            .map_err(|e| e.to_string()),
+            .map_err(|e| {
+                format!(
+                    "merging their files failed: {e}; they are kept in {}",
+                    dir.display()
+                )
+            }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scope_format::{ProfileReader, RankAttrs, RankWriter};
+
+    fn rank_file(dir: &Path, rank: u32, finish: bool) {
+        let mut w = RankWriter::create(
+            &dir.join(scope_format::rank_file_name(rank)),
+            RankAttrs {
+                rank: rank.into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        w.append("compute", &[1], &[2], &[0]).unwrap();
+        if finish {
+            w.finish().unwrap();
+        } else {
+            w.close_unfinished().unwrap();
+        }
+    }
+
+    #[test]
+    fn ranks_without_mpi_merge_complete_and_the_directory_goes() {
+        let base = std::env::temp_dir().join(format!("scope-nompi-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let out = base.join("profiling_data.h5");
+        let dir = create(&base, &out).unwrap();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(".scope-profiling_data-ranks-") && name.len() == 34,
+            "{name}"
+        );
+        // Nothing written (an MPI run): the directory is removed, nothing merged.
+        assert!(merge(&dir, &out, 2).is_none());
+        assert!(!dir.exists());
+        let dir = create(&base, &out).unwrap();
+        rank_file(&dir, 0, true);
+        rank_file(&dir, 1, true);
+        let (w, unmatched) = merge(&dir, &out, 2).unwrap().unwrap();
+        assert_eq!(w.merge.merged, vec![0, 1]);
+        assert!(unmatched.is_empty());
+        let a = ProfileReader::open(&out).unwrap().attrs().unwrap();
+        assert_eq!((a.ranks, a.complete), (2, true));
+        assert!(!dir.exists());
+        // One rank short of the launch: merged, not complete.
+        let out2 = base.join("second.h5");
+        let dir = create(&base, &out2).unwrap();
+        rank_file(&dir, 0, true);
+        merge(&dir, &out2, 2).unwrap().unwrap();
+        let a = ProfileReader::open(&out2).unwrap().attrs().unwrap();
+        assert_eq!((a.complete, a.missing_ranks), (false, vec![1]));
+        // The output exists already (the MPI ranks merged it): the stray files are kept.
+        let dir = create(&base, &out).unwrap();
+        rank_file(&dir, 3, false);
+        let e = merge(&dir, &out, 4).unwrap().unwrap_err();
+        assert!(e.contains("kept in"), "{e}");
+        assert!(dir.exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

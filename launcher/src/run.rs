@@ -210,11 +210,7 @@ fn run(a: &RunArgs) -> Result<i32> {
                     }
                 }
             }
-            Some(Err(e)) => say(&format!(
-                "the ranks never initialised MPI, and merging their files failed: {e}; \
-                 they are kept in {}",
-                dir.display()
-            )),
+            Some(Err(e)) => say(&format!("ranks without MPI: {e}")),
         }
     }
     if !output.exists() {
