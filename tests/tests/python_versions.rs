@@ -209,3 +209,44 @@ fn python_3_10_is_refused_in_one_line() {
     );
     assert!(!run.profile.exists(), "{o}");
 }
+
+/// A recursion deeper than 3.11's C stack allows under the frame hook (a program that raised
+/// `sys.setrecursionlimit`: plain 3.11 runs it in its own frames, with the hook every Python
+/// call is also a C call) ends in `RecursionError`, in the main thread and in a `threading`
+/// thread, instead of a crash; an ordinary depth still works.
+#[test]
+fn python_3_11_deep_recursion_is_a_recursion_error_not_a_crash() {
+    const SCRIPT: &str = r#"import sys, threading
+sys.setrecursionlimit(200000)
+def deep(n):
+    return 0 if n == 0 else 1 + deep(n - 1)
+def probe(where):
+    try:
+        print(where, "depth", deep(100000))
+    except RecursionError as e:
+        print(where, "RecursionError:", e)
+probe("main")
+t = threading.Thread(target=probe, args=("thread",))
+t.start()
+t.join()
+print("ordinary", deep(900))
+"#;
+    let wd = WorkDir::new("py_3_11_deep");
+    let script = wd.write("deep.py", SCRIPT);
+    let python = PathBuf::from("/usr/bin/python3.11");
+    let plain = run_plain(Cmd::new(&python).arg(&script));
+    plain.assert_success("deep.py plain");
+    assert!(plain.stdout.contains("main depth 100000"), "{plain}");
+    let run = run_with_agent_in_env(&wd, None, CONFIG, &python, &[&script]);
+    let o = &run.output;
+    o.assert_success("deep.py with the agent (a crash would be a signal)");
+    for who in ["main", "thread"] {
+        assert!(
+            o.stdout.contains(&format!(
+                "{who} RecursionError: maximum recursion depth exceeded: the C stack is nearly full"
+            )),
+            "{o}"
+        );
+    }
+    assert!(o.stdout.contains("ordinary 900"), "{o}");
+}

@@ -8,7 +8,7 @@
 pub mod clock;
 pub mod launcher_rank;
 pub mod loaded;
-pub mod mapped;
 pub mod log;
+pub mod mapped;
 pub mod sys;
 pub mod target;

@@ -23,6 +23,9 @@ pub const FRAME_OWNER: usize = 69;
 /// Offset of `co_extra` in 3.11's `PyCodeObject`: null, or a `{ Py_ssize_t ce_size; void
 /// *ce_extras[]; }` (Objects/codeobject.c) that `_PyCode_SetExtra` allocates.
 pub const CODE_EXTRA: usize = 176;
+/// 3.11 only: offsets in `PyThreadState` of `recursion_remaining` and `recursion_limit`.
+pub const TSTATE_RECURSION_REMAINING: usize = 32;
+pub const TSTATE_RECURSION_LIMIT: usize = 36;
 /// `FRAME_OWNED_BY_THREAD`: a frame on the thread's stack (not a generator's).
 pub const OWNED_BY_THREAD: u8 = 0;
 /// `CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR`.
@@ -59,6 +62,9 @@ pub enum Way {
 }
 
 pub struct FrameEval {
+    /// `PyErr_SetString` and the address of `PyExc_RecursionError` (a `PyObject *` variable).
+    pub set_string: unsafe extern "C" fn(PyObj, *const c_char),
+    pub recursion_error: usize,
     pub interpreter_of: unsafe extern "C" fn(PyObj) -> PyObj,
     pub get_eval: unsafe extern "C" fn(PyObj) -> Option<EvalFn>,
     pub set_eval: unsafe extern "C" fn(PyObj, EvalFn),
@@ -166,6 +172,8 @@ fn older() -> Found {
 fn load(version: u64) -> Result<Api, String> {
     let way = if version >> 16 == 0x030b {
         Way::FrameEval(FrameEval {
+            set_string: func!(c"PyErr_SetString"),
+            recursion_error: sym(&[c"PyExc_RecursionError"])?,
             interpreter_of: func!(c"PyThreadState_GetInterpreter"),
             get_eval: func!(c"_PyInterpreterState_GetEvalFrameFunc"),
             set_eval: func!(c"_PyInterpreterState_SetEvalFrameFunc"),
