@@ -14,7 +14,8 @@ as_root() {
 
 # --- apt packages -----------------------------------------------------------------------------
 APT_PACKAGES=(openmpi-bin libopenmpi-dev mpich libmpich-dev gfortran libhdf5-dev pkg-config
-              python3-mpi4py python3-venv libclang-dev clang)
+              python3-mpi4py python3-venv libclang-dev clang
+              gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

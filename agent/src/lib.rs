@@ -25,6 +25,9 @@
 //! (`dladdr`, IFUNC resolvers), `output.rs` (`mkdtemp`), `recorder/` (one cast at the stop)
 //! and the wrappers here. No panic crosses an `extern "C"` boundary.
 
+// Until the aarch64 back end exists (issue 16) the engine's slow paths have no caller there.
+#![cfg_attr(target_arch = "aarch64", allow(dead_code))]
+
 mod base;
 mod client;
 mod engine;

@@ -38,6 +38,34 @@ pub struct FuncSym {
     pub weak: bool,
 }
 
+/// The instruction set of an ELF file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    X86_64,
+    Aarch64,
+    /// Any other `e_machine`.
+    Other(u16),
+}
+
+impl Machine {
+    pub fn of(e_machine: u16) -> Machine {
+        match e_machine {
+            header::EM_X86_64 => Machine::X86_64,
+            header::EM_AARCH64 => Machine::Aarch64,
+            m => Machine::Other(m),
+        }
+    }
+
+    /// The name people use for it.
+    pub fn name(self) -> String {
+        match self {
+            Machine::X86_64 => "x86-64".into(),
+            Machine::Aarch64 => "aarch64".into(),
+            Machine::Other(m) => format!("ELF machine {m}"),
+        }
+    }
+}
+
 /// Linkage facts about a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ElfInfo {
@@ -47,7 +75,8 @@ pub struct ElfInfo {
     pub has_interp: bool,
     /// `ET_DYN` (PIE executable or shared object).
     pub is_pie_or_shared: bool,
-    pub machine_x86_64: bool,
+    /// The instruction set (`e_machine`).
+    pub machine: Machine,
     /// `DT_NEEDED` entries.
     pub needed: Vec<String>,
     /// `DT_RUNPATH` / `DT_RPATH` entries, split on `:`.
@@ -85,7 +114,7 @@ pub fn info(bytes: &[u8]) -> Result<ElfInfo, ElfError> {
         is_dynamic: has_interp || (has_dynamic && !elf.libraries.is_empty()),
         has_interp,
         is_pie_or_shared: elf.header.e_type == header::ET_DYN,
-        machine_x86_64: elf.header.e_machine == header::EM_X86_64,
+        machine: Machine::of(elf.header.e_machine),
         needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
         runpath,
         has_symtab: !elf.syms.is_empty(),
@@ -146,11 +175,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn machines_by_name() {
+        assert_eq!(Machine::of(header::EM_X86_64).name(), "x86-64");
+        assert_eq!(Machine::of(header::EM_AARCH64), Machine::Aarch64);
+        assert_eq!(Machine::of(header::EM_AARCH64).name(), "aarch64");
+        assert_eq!(Machine::of(header::EM_RISCV).name(), "ELF machine 243");
+    }
+
+    #[test]
     fn reads_own_test_binary() {
         let exe = std::env::current_exe().unwrap();
         let bytes = std::fs::read(exe).unwrap();
         let i = info(&bytes).unwrap();
-        assert!(i.machine_x86_64 && i.is_dynamic && i.has_interp);
+        assert!(i.machine == Machine::X86_64 && i.is_dynamic && i.has_interp);
         assert!(i.needed.iter().any(|n| n.starts_with("libc.so")));
         let syms = function_symbols(&bytes).unwrap();
         assert!(syms

@@ -86,12 +86,13 @@ fn check_elf(path: &Path, bytes: &[u8]) -> Result<scope_elf::ElfInfo> {
     }
     let info = scope_elf::info(bytes).map_err(|e| {
         Fail::check(format!(
-            "{shown}: {e}; scope supports x86-64 Linux programs"
+            "{shown}: {e}; scope supports x86-64 and aarch64 Linux programs"
         ))
     })?;
-    if !info.machine_x86_64 {
+    if let scope_elf::Machine::Other(_) = info.machine {
         return Err(Fail::check(format!(
-            "{shown} is not an x86-64 program; scope supports x86-64 Linux programs"
+            "{shown} is an {} program; scope supports x86-64 and aarch64 Linux programs",
+            info.machine.name()
         )));
     }
     if !info.has_interp {

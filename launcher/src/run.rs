@@ -100,6 +100,34 @@ fn find_agent() -> Result<PathBuf> {
     })
 }
 
+/// The agent must be built for the program's instruction set (an aarch64 program runs on an
+/// x86-64 host under qemu-user, and on Arm nodes; its agent is an aarch64 build).
+fn check_agent_machine(agent: &Path, program: &Path, want: scope_elf::Machine) -> Result<()> {
+    let bytes = std::fs::read(agent)
+        .map_err(|e| Fail::check(format!("cannot read the agent {}: {e}", agent.display())))?;
+    let have = scope_elf::info(&bytes)
+        .map_err(|e| Fail::check(format!("the agent {}: {e}", agent.display())))?
+        .machine;
+    if have == want {
+        return Ok(());
+    }
+    let hint = match want {
+        scope_elf::Machine::Aarch64 => {
+            " (cargo build --release --target aarch64-unknown-linux-gnu -p scope-agent)"
+        }
+        _ => "",
+    };
+    Err(Fail::check(format!(
+        "{} is an {} program, but the agent {} is built for {}: point {AGENT_VAR} at an agent \
+         built for {}{hint}",
+        program.display(),
+        want.name(),
+        agent.display(),
+        have.name(),
+        want.name(),
+    )))
+}
+
 fn is_shell(p: &Path) -> bool {
     let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
     matches!(
@@ -140,6 +168,7 @@ fn run(a: &RunArgs) -> Result<i32> {
     let flavour = mpi::lib_flavour(&libraries);
     let launcher = mpi::choose(a.launcher, a.np, flavour)?;
     let agent = find_agent()?;
+    check_agent_machine(&agent, &prog.binary, prog.info.machine)?;
     if a.verbose {
         regions::describe(&resolved).iter().for_each(|l| say(l));
         say(&format!(

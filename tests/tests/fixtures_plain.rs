@@ -45,6 +45,9 @@ fn all_fixtures_are_built() {
             "mpi_example.py",
             "mpi_example_scope_profiler.py",
             "rust_mpi",
+            "py_semantics.py",
+            "libcthread.so",
+            "arm_work",
         ]
         .map(String::from),
     );

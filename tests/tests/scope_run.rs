@@ -145,6 +145,25 @@ fn static_binary_is_refused() {
     );
 }
 
+/// An aarch64 program with the x86-64 agent: refused before anything runs, naming both
+/// architectures and where an aarch64 agent comes from.
+#[test]
+fn an_agent_of_another_architecture_is_refused() {
+    let wd = WorkDir::new("scope_run_arch");
+    let cfg = wd.write("cfg/scope.toml", "[[regions]]\nsymbol = \"work\"\n");
+    let out = wd.subdir("out").join("profiling_data.h5");
+    let prog = fixture("arm_work").path;
+    let o = scope_run(&wd, None, &cfg, &out, &prog, &[]);
+    refused(&o, &out, "aarch64 program, x86-64 agent");
+    assert!(!o.stdout.contains("arm sum"), "the program ran\n{o}");
+    assert!(
+        o.stderr.contains("is an aarch64 program, but the agent")
+            && o.stderr.contains("is built for x86-64")
+            && o.stderr.contains("--target aarch64-unknown-linux-gnu"),
+        "{o}"
+    );
+}
+
 #[test]
 fn missing_program_is_refused() {
     let wd = WorkDir::new("scope_run_missing");

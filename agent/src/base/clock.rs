@@ -33,6 +33,16 @@ pub fn ticks() -> u64 {
     unsafe { std::arch::x86_64::_rdtsc() }
 }
 
+/// The raw tick counter on aarch64: the virtual counter `cntvct_el0` (readable at EL0 on
+/// Linux), after an `isb` so it is not read ahead of the code before it.
+#[cfg(target_arch = "aarch64")]
+pub fn ticks() -> u64 {
+    let t: u64;
+    // SAFETY: reading the generic timer's virtual count, which Linux lets user space read.
+    unsafe { std::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) t, options(nostack)) };
+    t
+}
+
 /// A (tsc, ns) pair read as close together as possible (the tightest of a few tries).
 fn sample() -> Sample {
     let mut best = (u64::MAX, Sample { tsc: 0, ns: 0 });

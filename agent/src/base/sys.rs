@@ -33,6 +33,29 @@ unsafe fn raw_syscall(n: libc::c_long, a1: usize, a2: usize, a3: usize, a4: usiz
     ret
 }
 
+/// A system call without libc.
+///
+/// # Safety
+/// The arguments must be valid for system call `n`.
+#[cfg(target_arch = "aarch64")]
+unsafe fn raw_syscall(n: libc::c_long, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the aarch64 Linux system call convention (number in x8, arguments and result
+    // in x0-x3); the caller vouches for the arguments.
+    unsafe {
+        std::arch::asm!(
+            "svc 0",
+            in("x8") n,
+            inlateout("x0") a1 as isize => ret,
+            in("x1") a2,
+            in("x2") a3,
+            in("x3") a4,
+            options(nostack),
+        )
+    };
+    ret
+}
+
 /// Wakes one thread waiting on `word` (a raw `FUTEX_WAKE`).
 pub fn futex_wake(word: &AtomicU32) {
     // SAFETY: FUTEX_WAKE on a valid, aligned u32; touches no memory of ours.

@@ -5,10 +5,10 @@
 //! Invariants: `attach` writes code only while no thread can run it (`When`); a function is
 //! either fully hooked or untouched; every failure is a refusal with a reason.
 
+use super::backend::{memory, patch, plan};
 use super::hooks;
 use super::registry;
 use super::target::{Planned, Target, When};
-use super::x86_64::{memory, patch, plan};
 
 /// Hooked functions and their relocated entries (see `unhooked`).
 static ORIGINALS: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());

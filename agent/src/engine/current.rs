@@ -5,9 +5,9 @@
 //! freed); the retired state's `depth_limit` is always 0, so a thread holding it passes every
 //! call through.
 
+use super::backend::tls;
 use super::thread::{Entry, ThreadState, SPAN_CAP, STACK_CAP};
 use super::word::HookWord;
-use super::x86_64::tls;
 use std::sync::atomic::AtomicU64;
 
 /// A state that never records: installed when a thread's own state is retired.

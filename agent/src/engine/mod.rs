@@ -36,6 +36,12 @@ mod unwind;
 mod word;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
+#[cfg(target_arch = "x86_64")]
+use self::x86_64 as backend;
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+use self::aarch64 as backend;
 
 pub use args::Args;
 pub use attach::{attach, unhooked};

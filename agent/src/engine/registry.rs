@@ -6,12 +6,12 @@
 //! stale list reads valid memory); a state leaves the list only after the client took its
 //! records in `thread_exit`; after `stop_recording` no registered thread records.
 
+use super::backend::tls;
 use super::buffers;
 use super::client;
 use super::current;
 use super::gate;
 use super::thread::{self, ThreadState};
-use super::x86_64::tls;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 

@@ -7,6 +7,17 @@
 //! Invariant: everything that depends on the instruction set lives here; nothing outside
 //! `engine/` refers to it.
 
+/// Checks what the stubs and trampolines rely on: XSAVE (the slow paths save the whole
+/// extended state) and the agent's TLS slot at a fixed thread-pointer offset.
+pub fn init() -> Result<(), String> {
+    if !trampoline::init_xsave() {
+        return Err("the CPU or kernel does not support XSAVE".into());
+    }
+    tls::init()
+        .ok_or("the agent's TLS is not in the static TLS block (load it with LD_PRELOAD)")?;
+    Ok(())
+}
+
 pub mod memory;
 pub mod patch;
 pub mod plan;
