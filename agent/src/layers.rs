@@ -9,6 +9,10 @@
 //! - `engine/` refers to nothing outside `engine/` and `base/`: it knows no recorder, no MPI,
 //!   no lifecycle, no resolution. Only its back end (`engine/x86_64/`) holds machine code.
 //!
+//! `engine::backend` is the back end of the architecture being built, an alias in
+//! `engine/mod.rs` (`use self::x86_64 as backend`): a path through it is read as a path into
+//! `engine/x86_64/`, the back end this check runs on.
+//!
 //! The parser is deliberately small: comments and string literals are blanked out, then path
 //! prefixes are read as `use` trees (`crate::{a, b::c}` included).
 
@@ -245,6 +249,14 @@ fn owner<'a>(mods: &'a BTreeMap<ModPath, PathBuf>, path: &ModPath) -> Option<&'a
         .find_map(|n| mods.get_key_value(&path[..n].to_vec()).map(|(k, _)| k))
 }
 
+/// `engine::backend::…` as `engine::x86_64::…` (see the module documentation).
+fn through_backend_alias(mut r: ModPath) -> ModPath {
+    if r.len() >= 2 && r[0] == "engine" && r[1] == "backend" {
+        r[1] = "x86_64".to_string();
+    }
+    r
+}
+
 /// File-level reference graph of the agent's sources.
 fn graph(src: &Path) -> BTreeMap<ModPath, BTreeSet<ModPath>> {
     let mods = modules(src);
@@ -260,6 +272,7 @@ fn graph(src: &Path) -> BTreeMap<ModPath, BTreeSet<ModPath>> {
             .collect();
         let edges = g.entry(me.clone()).or_default();
         for r in references(&code, me, is_dir, if is_dir { &children } else { &[] }) {
+            let r = through_backend_alias(r);
             if let Some(o) = owner(&mods, &r) {
                 if o != me {
                     edges.insert(o.clone());
@@ -356,6 +369,19 @@ fn lower_layers_know_nothing_of_the_ones_above() {
         }
     }
     assert!(wrong.is_empty(), "layering broken: {wrong:?}");
+}
+
+#[test]
+fn the_backend_alias_is_read_as_the_x86_64_back_end() {
+    let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<ModPath>();
+    assert_eq!(
+        through_backend_alias(p(&["engine", "backend", "tls"])),
+        p(&["engine", "x86_64", "tls"])
+    );
+    assert_eq!(
+        through_backend_alias(p(&["engine", "tls"])),
+        p(&["engine", "tls"])
+    );
 }
 
 #[test]
