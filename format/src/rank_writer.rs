@@ -18,7 +18,17 @@ use hdf5::Dataset;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// Chunk length of a region whose first append is large (a busy region).
 const CHUNK: usize = 16384;
+/// The smallest chunk length: a region with a handful of events takes 3 × 8 KiB, not 3 ×
+/// 128 KiB (at 10^5 ranks × 10 regions that is 24 GB of mostly empty chunks instead of 375 GB).
+const MIN_CHUNK: usize = 1024;
+
+/// The chunk length of a region's datasets, from its first append (the length cannot change
+/// later): the next power of two of it, between `MIN_CHUNK` and `CHUNK`.
+fn chunk_for(first_append: usize) -> usize {
+    first_append.next_power_of_two().clamp(MIN_CHUNK, CHUNK)
+}
 
 struct RegionSets {
     start: Dataset,
@@ -111,9 +121,10 @@ impl RankWriter {
                 .create_group(&encode_region_name(region))
                 .at(&p)?;
             crate::attrs::write_str(&g, "name", region, &p)?;
+            let chunk = chunk_for(start.len());
             let make = |name: &str| {
                 g.new_dataset::<i64>()
-                    .chunk(CHUNK)
+                    .chunk(chunk)
                     .fill_time(hdf5::dataset::FillTime::Never)
                     .shape(0..)
                     .create(name)
@@ -269,5 +280,55 @@ fn write_manifest(path: &Path, m: &mut Manifest) -> std::io::Result<()> {
     match m.encode() {
         Some(block) => f.write_all_at(&block, 0),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_follow_the_first_append() {
+        assert_eq!(chunk_for(0), MIN_CHUNK);
+        assert_eq!(chunk_for(3), 1024);
+        assert_eq!(chunk_for(5000), 8192);
+        assert_eq!(chunk_for(1 << 20), CHUNK);
+    }
+
+    /// Regions with a few events take little room; a region that starts small and grows keeps
+    /// every value, through the merge too.
+    #[test]
+    fn few_events_make_a_small_file_and_everything_merges() {
+        let dir = std::env::temp_dir().join(format!("scope-chunks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(crate::rank_file_name(0));
+        let mut w = RankWriter::create(&path, RankAttrs::default()).unwrap();
+        for r in 0..10 {
+            w.append(&format!("rare{r}"), &[1, 2, 3], &[2, 3, 4], &[0, 0, 0])
+                .unwrap();
+        }
+        w.append("grows", &[0, 1], &[1, 2], &[0, 0]).unwrap();
+        let n = 100_000i64;
+        let s: Vec<i64> = (2..n).collect();
+        let e: Vec<i64> = (3..n + 1).collect();
+        w.append("grows", &s, &e, &vec![1; s.len()]).unwrap();
+        w.finish().unwrap();
+        // 10 regions of 3 events: 10 × 3 columns × 8 KiB of chunks, not 10 × 384 KiB; the
+        // growing region's 100 000 events are 2.4 MB of values.
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert!(len < 3_400_000, "rank file of {len} bytes");
+        let out = dir.join("merged.h5");
+        let m = crate::merge_rank_dir(&dir, 1, &out, true).unwrap();
+        assert_eq!(m.events, 30 + n as u64);
+        let r = crate::ProfileReader::open(&out).unwrap();
+        assert_eq!(r.count(0, "rare7").unwrap(), 3);
+        let iv = r.intervals(0, "grows").unwrap();
+        assert_eq!(iv.len(), n as usize);
+        assert!(iv.start_times.iter().enumerate().all(|(i, &v)| v == i as i64));
+        assert!(iv.end_times.iter().enumerate().all(|(i, &v)| v == i as i64 + 1));
+        assert_eq!(iv.thread_ids[..2], [0, 0]);
+        assert!(iv.thread_ids[2..].iter().all(|&t| t == 1));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
