@@ -325,8 +325,16 @@ mod tests {
         assert_eq!(r.count(0, "rare7").unwrap(), 3);
         let iv = r.intervals(0, "grows").unwrap();
         assert_eq!(iv.len(), n as usize);
-        assert!(iv.start_times.iter().enumerate().all(|(i, &v)| v == i as i64));
-        assert!(iv.end_times.iter().enumerate().all(|(i, &v)| v == i as i64 + 1));
+        assert!(iv
+            .start_times
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == i as i64));
+        assert!(iv
+            .end_times
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == i as i64 + 1));
         assert_eq!(iv.thread_ids[..2], [0, 0]);
         assert!(iv.thread_ids[2..].iter().all(|&t| t == 1));
         std::fs::remove_dir_all(&dir).unwrap();
