@@ -42,20 +42,12 @@ while [ $# -gt 0 ]; do
 done
 
 log() { printf 'bench-latency: %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=scripts/apt.sh
+source "$ROOT/scripts/apt.sh"
 
 # --- tools (idempotent) -----------------------------------------------------------------------
 APT=(netpipe-openmpi netpipe-mpich2 openmpi-bin mpich python3)
-missing=()
-for p in "${APT[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    log "apt-get install ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
+apt_install "${APT[@]}"
 for b in /usr/bin/NPopenmpi /usr/bin/NPmpich2; do
     [ -x "$b" ] || { log "$b missing (dpkg -L netpipe-openmpi netpipe-mpich2)"; exit 1; }
 done

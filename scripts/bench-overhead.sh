@@ -49,20 +49,12 @@ while [ $# -gt 0 ]; do
 done
 
 log() { printf 'bench-overhead: %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=scripts/apt.sh
+source "$ROOT/scripts/apt.sh"
 
 # --- tools (idempotent) -----------------------------------------------------------------------
 APT=(uftrace gcc mpich libmpich-dev python3-venv)
-missing=()
-for p in "${APT[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    log "apt-get install ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
+apt_install "${APT[@]}"
 
 PY_SPEC="frida h5py"
 if [ ! -f "$VENV/.bench-installed" ] || [ "$(cat "$VENV/.bench-installed")" != "$PY_SPEC" ]; then

@@ -46,23 +46,15 @@ while [ $# -gt 0 ]; do
 done
 
 log() { printf 'bench-python: %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=scripts/apt.sh
+source "$ROOT/scripts/apt.sh"
 
 [ -x "$PY" ] || { log "no interpreter $PY (Debian 12: apt-get install python3.11)"; exit 2; }
 
 # --- tools (idempotent) -----------------------------------------------------------------------
 APT=(python3-venv)
 [ "$PROTOTYPE" = 1 ] && APT+=(gcc python3.11-dev)
-missing=()
-for p in "${APT[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    log "apt-get install ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
+apt_install "${APT[@]}"
 
 # viztracer runs on the same interpreter: the venv's python is a link to $PY. One venv per
 # interpreter (version and path), so runs on several interpreters each keep theirs.

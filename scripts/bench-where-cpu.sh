@@ -33,18 +33,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 log() { printf 'bench-where-cpu: %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=scripts/apt.sh
+source "$ROOT/scripts/apt.sh"
 
-missing=()
-for p in linux-perf gcc mpich libmpich-dev; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    log "apt-get install ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
+apt_install linux-perf gcc mpich libmpich-dev
 if [ "$AGENT" = "$ROOT/target/release/libscope_agent.so" ]; then
     (cd "$ROOT" && cargo build --release -p scope-agent >&2)
 fi
