@@ -12,31 +12,22 @@
 //! the merge is complete only when every rank of the run left a finished file.
 
 use scope_format::{merge_launched_world, private_dir_prefix, WorldMerge};
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-/// Creates the run's directory for ranks without MPI in `parent`.
+/// Creates the run's directory for ranks without MPI in `parent` (`mkdtemp`: fresh, mode 0700).
 pub fn create(parent: &Path, output: &Path) -> Option<PathBuf> {
-    let prefix = format!("{}ranks-", private_dir_prefix(output, false));
-    let seed = std::process::id() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-    (0..16u64).find_map(|k| {
-        let tag = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(k) % 36u64.pow(6);
-        let dir = parent.join(format!("{prefix}{}", base36(tag)));
-        std::fs::create_dir(&dir).ok().map(|()| dir)
-    })
-}
-
-fn base36(mut v: u64) -> String {
-    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut s = [b'0'; 6];
-    for c in s.iter_mut().rev() {
-        *c = digits[(v % 36) as usize];
-        v /= 36;
+    let template = parent.join(format!("{}ranks-XXXXXX", private_dir_prefix(output, false)));
+    let mut raw = CString::new(template.into_os_string().into_vec())
+        .ok()?
+        .into_bytes_with_nul();
+    // SAFETY: a writable, NUL-terminated template ending in XXXXXX, which mkdtemp fills in.
+    if unsafe { libc::mkdtemp(raw.as_mut_ptr().cast()) }.is_null() {
+        return None;
     }
-    String::from_utf8_lossy(&s).into_owned()
+    raw.pop();
+    Some(PathBuf::from(OsString::from_vec(raw)))
 }
 
 /// A merge of ranks without MPI, and rank 0's Python regions that matched nothing there.
@@ -77,24 +68,8 @@ pub fn merge(dir: &Path, output: &Path, ranks: u32) -> Option<Result<Merged, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scope_format::{ProfileReader, RankAttrs, RankWriter};
-
-    fn rank_file(dir: &Path, rank: u32, finish: bool) {
-        let mut w = RankWriter::create(
-            &dir.join(scope_format::rank_file_name(rank)),
-            RankAttrs {
-                rank: rank.into(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        w.append("compute", &[1], &[2], &[0]).unwrap();
-        if finish {
-            w.finish().unwrap();
-        } else {
-            w.close_unfinished().unwrap();
-        }
-    }
+    use crate::test_files::rank_files;
+    use scope_format::ProfileReader;
 
     #[test]
     fn ranks_without_mpi_merge_complete_and_the_directory_goes() {
@@ -112,8 +87,7 @@ mod tests {
         assert!(merge(&dir, &out, 2).is_none());
         assert!(!dir.exists());
         let dir = create(&base, &out).unwrap();
-        rank_file(&dir, 0, true);
-        rank_file(&dir, 1, true);
+        rank_files(&dir, &[0, 1], "compute", true);
         let (w, unmatched) = merge(&dir, &out, 2).unwrap().unwrap();
         assert_eq!(w.merge.merged, vec![0, 1]);
         assert!(unmatched.is_empty());
@@ -123,13 +97,13 @@ mod tests {
         // One rank short of the launch: merged, not complete.
         let out2 = base.join("second.h5");
         let dir = create(&base, &out2).unwrap();
-        rank_file(&dir, 0, true);
+        rank_files(&dir, &[0], "compute", true);
         merge(&dir, &out2, 2).unwrap().unwrap();
         let a = ProfileReader::open(&out2).unwrap().attrs().unwrap();
         assert_eq!((a.complete, a.missing_ranks), (false, vec![1]));
         // The output exists already (the MPI ranks merged it): the stray files are kept.
         let dir = create(&base, &out).unwrap();
-        rank_file(&dir, 3, false);
+        rank_files(&dir, &[3], "compute", false);
         let e = merge(&dir, &out, 4).unwrap().unwrap_err();
         assert!(e.contains("kept in"), "{e}");
         assert!(dir.exists());
