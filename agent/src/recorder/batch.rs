@@ -58,7 +58,7 @@ impl Regions {
     }
 }
 
-#[derive(Default, Debug, PartialEq)]
+#[derive(Default, Debug, Clone, PartialEq)]
 pub struct Columns {
     pub start: Vec<i64>,
     pub end: Vec<i64>,

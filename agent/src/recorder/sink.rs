@@ -69,11 +69,7 @@ impl Sink {
             for (r, c) in batch.iter().filter(|(_, c)| c.len() > 0) {
                 match self.pending.iter_mut().find(|p| p.0 == *r) {
                     Some(p) => p.1.extend_from(c),
-                    None => {
-                        let mut copy = super::batch::Columns::default();
-                        copy.extend_from(c);
-                        self.pending.push((*r, copy));
-                    }
+                    None => self.pending.push((*r, c.clone())),
                 }
             }
         }
