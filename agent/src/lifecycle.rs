@@ -135,25 +135,19 @@ fn python_region_id(name: &str) -> Option<u32> {
     })
 }
 
-/// Python regions that matched no function that ran: said on stderr and, if there is a
-/// merged profile, written into it for `scope-run`.
-fn report_python_unmatched(merged: Option<&std::path::Path>) {
+/// Python regions that matched no function that ran: said on stderr and, if there is a file
+/// (the merged profile, or a rank file `scope-run` merges), written into it for `scope-run`.
+fn report_python_unmatched(file: Option<&std::path::Path>) {
     let unmatched = python::unmatched();
     if unmatched.is_empty() {
         return;
     }
-    // Under scope-run, which reads it from every world's file and says it once, only in
-    // verbose mode (a spawned world may have run what this one did not).
-    let launched = std::env::var_os(env::LAUNCHED).is_some();
+    // scope-run reads it from every world's file and says it once (a spawned world may have
+    // run what this one did not).
     for (pattern, close) in &unmatched {
-        let line = scope_config::unmatched_python_sentence(pattern, close);
-        if launched {
-            log::info(&line);
-        } else {
-            log::error(&line);
-        }
+        say_unless_launched(&scope_config::unmatched_python_sentence(pattern, close));
     }
-    if let Some(path) = merged {
+    if let Some(path) = file {
         if let Err(e) = scope_format::write_python_unmatched(path, &unmatched) {
             log::error(&format!("cannot record the unmatched python regions: {e}"));
         }
@@ -190,18 +184,24 @@ extern "C" fn after_fork_in_child() {
 /// Regions without a function here. `scope-run` checked the program before launch, so under
 /// it this is only said in verbose mode; used bare, the agent is the only one to say it.
 fn report_unmatched() {
-    let launched = std::env::var_os(env::LAUNCHED).is_some();
     let unmatched = with_life(|l| match (&l.resolver, &l.config) {
         (Some(r), Some(c)) => r.unmatched(c),
         _ => Vec::new(),
     });
     for s in unmatched {
-        let msg = format!("region '{s}': no matching function is loaded in this process");
-        if launched {
-            log::info(&msg);
-        } else {
-            log::error(&msg);
-        }
+        say_unless_launched(&format!(
+            "region '{s}': no matching function is loaded in this process"
+        ));
+    }
+}
+
+/// What `scope-run` says itself (it checked before launch, or reads the profile after the run):
+/// under it, only in verbose mode; used bare, the agent is the only one to say it.
+fn say_unless_launched(msg: &str) {
+    if std::env::var_os(env::LAUNCHED).is_some() {
+        log::info(msg);
+    } else {
+        log::error(msg);
     }
 }
 
@@ -562,10 +562,5 @@ fn write_rank_without_mpi(dir: &std::path::Path, rank: u32) {
     if let Err(e) = recorder::close_rank_file(true) {
         log::error(&format!("closing my rank file: {e}"));
     }
-    let unmatched = python::unmatched();
-    if !unmatched.is_empty() {
-        if let Err(e) = scope_format::write_python_unmatched(&file, &unmatched) {
-            log::error(&format!("cannot record the unmatched python regions: {e}"));
-        }
-    }
+    report_python_unmatched(Some(&file));
 }
