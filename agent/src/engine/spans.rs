@@ -90,16 +90,14 @@ pub fn close(span: Span) {
     let Some(st) = current::own() else {
         return;
     };
-    let i = span.0 as usize - 1;
-    if st.span_depth as usize <= i {
+    let (i, depth) = (span.0 as usize - 1, st.span_depth as usize);
+    if depth <= i {
         return;
     }
-    let open = st.open_spans();
-    let (e, abandoned) = (open[i], open.len() - i - 1);
-    for k in (i + 1..i + 1 + abandoned).rev() {
-        let a = st.spans[k];
-        buffers::record(st, a.word, a.t_enter, now);
-    }
     st.span_depth = i as u64;
-    buffers::record(st, e.word, e.t_enter, now);
+    // The spans opened after it first, innermost first, then it.
+    for k in (i..depth).rev() {
+        let e = st.spans[k];
+        buffers::record(st, e.word, e.t_enter, now);
+    }
 }

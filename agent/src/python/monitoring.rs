@@ -278,18 +278,23 @@ unsafe extern "C" fn on_resume(_s: PyObj, args: *const PyObj, nargs: isize) -> P
 /// `PY_THROW` (global): a generator or coroutine resumed by `throw`.
 unsafe extern "C" fn on_throw(_s: PyObj, args: *const PyObj, nargs: isize) -> PyObj {
     callback(args, nargs, |h, code| {
-        let v = decide::cached(h.api, h.index, code);
-        if v != 0 && v != NOT_REGION {
+        if let Some(v) = cached_region(h, code) {
             open(v);
         }
         false
     })
 }
 
+/// The cached decision of `code` if it is a region (not one for undecided code: a call that
+/// began before the install).
+fn cached_region(h: &Hot, code: PyObj) -> Option<usize> {
+    let v = decide::cached(h.api, h.index, code);
+    (v != 0 && v != NOT_REGION).then_some(v)
+}
+
 /// A call or resumption of `code` ends: a region's span closes.
 fn leave(h: &Hot, code: PyObj) -> bool {
-    let v = decide::cached(h.api, h.index, code);
-    if v != 0 && v != NOT_REGION {
+    if cached_region(h, code).is_some() {
         close();
     }
     false
