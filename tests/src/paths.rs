@@ -46,6 +46,25 @@ pub fn agent_so() -> PathBuf {
     artifact("libscope_agent.so")
 }
 
+/// The aarch64 target triple the agent is cross-built for (`scripts/test.sh`).
+pub const AARCH64: &str = "aarch64-unknown-linux-gnu";
+
+/// Absolute path of the aarch64 `libscope_agent.so`
+/// (`cargo build --release --target aarch64-unknown-linux-gnu -p scope-agent`).
+pub fn agent_so_aarch64() -> PathBuf {
+    let p = target_dir()
+        .join(AARCH64)
+        .join("release")
+        .join("libscope_agent.so");
+    assert!(
+        p.is_file(),
+        "{} is missing: run `cargo build --release --target {AARCH64} -p scope-agent` \
+         (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
 /// Absolute path of the `scope-run` launcher.
 pub fn scope_run() -> PathBuf {
     artifact("scope-run")
