@@ -7,11 +7,13 @@
 //!   `mod x;` declaration is not one.
 //! - `base/` (the bottom layer) refers to no other part of the agent.
 //! - `engine/` refers to nothing outside `engine/` and `base/`: it knows no recorder, no MPI,
-//!   no lifecycle, no resolution. Only its back end (`engine/x86_64/`) holds machine code.
+//!   no lifecycle, no resolution. Only its back ends (`engine/x86_64/`, `engine/aarch64/`)
+//!   hold machine code.
 //!
 //! `engine::backend` is the back end of the architecture being built, an alias in
 //! `engine/mod.rs` (`use self::x86_64 as backend`): a path through it is read as a path into
-//! `engine/x86_64/`, the back end this check runs on.
+//! `engine/x86_64/` (both back ends give the same interface, and both are checked as files on
+//! every architecture).
 //!
 //! The parser is deliberately small: comments and string literals are blanked out, then path
 //! prefixes are read as `use` trees (`crate::{a, b::c}` included).

@@ -140,10 +140,13 @@ pub unsafe extern "C" fn backtrace(buffer: *mut *mut std::ffi::c_void, size: c_i
     // SAFETY: the next `backtrace` in the lookup order is libc's, with this signature.
     let real: BacktraceFn =
         unsafe { std::mem::transmute::<*mut std::ffi::c_void, BacktraceFn>(real) };
-    engine::show_real_returns();
+    // Above this frame's locals: the program's frames, where hooked frames keep their returns.
+    let here = 0u64;
+    let sp = std::hint::black_box(&here) as *const u64 as u64;
+    engine::show_real_returns(sp);
     // SAFETY: forwarded as received.
     let n = unsafe { real(buffer, size) };
-    engine::hide_real_returns();
+    engine::hide_real_returns(sp);
     n
 }
 

@@ -5,7 +5,8 @@
 //! Invariants: `attach` writes code only while no thread can run it (`When`); a function is
 //! either fully hooked or untouched; every failure is a refusal with a reason.
 
-use super::backend::{memory, patch, plan};
+use super::arena::Arena;
+use super::backend::{self, patch, plan};
 use super::hooks;
 use super::registry;
 use super::target::{Planned, Target, When};
@@ -44,12 +45,12 @@ pub fn attach(targets: &[Target], when: When) -> Vec<Result<(), String>> {
             .map(|_| Err("engine not initialised".into()))
             .collect();
     }
-    let threads = thread_count();
+    let threads = thread_count().saturating_sub(backend::emulator_threads());
     if when == When::StartUp && threads != 1 {
         let msg = format!("the process already runs {threads} threads; patching now is unsafe");
         return targets.iter().map(|_| Err(msg.clone())).collect();
     }
-    let mut arenas: Vec<memory::Arena> = Vec::new();
+    let mut arenas: Vec<Arena> = Vec::new();
     let mut planned = Vec::new();
     let mut results: Vec<Result<(), String>> = Vec::with_capacity(targets.len());
     for t in targets {

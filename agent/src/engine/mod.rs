@@ -10,14 +10,15 @@
 //! The layers inside, bottom up: `word`, `thread`, `hooks`, `args` (types); the back end's
 //! `tls`; `gate` (who records), `current` (this thread's state), `client` (the one client);
 //! `buffers` (the record protocol), `guard` (agent code on a thread), `registry` (threads);
-//! `unwind`, `slow`, `spans` (intervals a client measures itself); the back end's `trampoline`, `stub`, `prologue`, `patch`, `memory`,
-//! `plan`; `target`, `attach`, `init`. This file only re-exports: no file below refers to it.
+//! `arena` (code memory near functions); `unwind`, `slow`, `spans` (intervals a client measures
+//! itself); the back end's `trampoline`, `stub`, `prologue`, `patch`, `plan`; `target`, `attach`, `init`. This file only re-exports: no file below refers to it.
 //!
 //! Invariants: the engine knows no recorder, no MPI, no file format (checked by `layers.rs`);
 //! `attach` runs while no thread can run the code it patches; a function is either fully
 //! hooked or untouched; the engine never panics into the program: every failure is a refusal
 //! with a reason or a disabled engine.
 
+mod arena;
 mod args;
 mod attach;
 mod buffers;

@@ -32,7 +32,7 @@ pub fn enter(id: usize, caller_sp: u64) -> bool {
             let _ = std::panic::catch_unwind(|| {
                 if let Some(st) = current::own() {
                     match kind {
-                        Kind::UnwindStart => unwind::restore_returns(st),
+                        Kind::UnwindStart => unwind::restore_returns(st, caller_sp),
                         _ => unwind::rehook_live(st, caller_sp),
                     }
                 }

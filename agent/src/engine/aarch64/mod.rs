@@ -1,68 +1,42 @@
-//! The aarch64 back end: **not built yet** (issue 16). This skeleton gives the rest of the
-//! engine the interface the x86-64 back end gives (`init`, `tls`, `memory`, `patch`, `plan`),
-//! so the agent builds and loads on aarch64; `init` refuses, the agent says "not profiling"
-//! with the reason and the program runs untouched. The real back end (prologue relocation,
-//! stubs, trampolines, I-cache maintenance) replaces these modules one by one.
+//! The aarch64 back end of the engine: the stub template (`stub.rs`), the trampolines to the
+//! slow paths (`trampoline.rs`), prologue analysis and relocation (`prologue.rs`, decoding by
+//! yaxpeax-arm, the few instructions written in `insn.rs`), writing into mapped code and cache
+//! maintenance (`patch.rs`), the TLS slot (`tls.rs`), where frames keep their returns
+//! (`frames.rs`), and the plan that puts them together for one target (`plan.rs`).
 //!
-//! Invariant: nothing here patches code or records; every entry point refuses with `NOT_BUILT`.
+//! Invariant: everything that depends on the instruction set lives here; nothing outside
+//! `engine/` refers to it.
 
-use super::target::{Planned, Target};
-use super::thread::ThreadState;
-
-const NOT_BUILT: &str = "the aarch64 back end of the engine is not built yet";
-
-/// Checks the CPU and the TLS slot: on aarch64, always refused for now.
+/// Checks what the stubs rely on: the agent's TLS slot at a fixed offset from `tpidr_el0`.
 pub fn init() -> Result<(), String> {
-    Err(NOT_BUILT.into())
+    tls::init()
+        .ok_or("the agent's TLS is not in the static TLS block (load it with LD_PRELOAD)")?;
+    Ok(())
 }
 
-pub mod tls {
-    //! This thread's state: a plain thread-local (no stub reads it on this architecture yet).
-    use super::ThreadState;
-    use std::cell::Cell;
-
-    thread_local! {
-        static CURRENT: Cell<*mut ThreadState> = const { Cell::new(std::ptr::null_mut()) };
-    }
-
-    pub fn verify_current_thread() -> bool {
-        true
-    }
-
-    pub fn current() -> *mut ThreadState {
-        CURRENT.with(Cell::get)
-    }
-
-    pub fn set_current(s: *mut ThreadState) {
-        CURRENT.with(|c| c.set(s));
-    }
-}
-
-pub mod memory {
-    //! Code arenas near their functions: none yet.
-
-    pub struct Arena;
-
-    impl Arena {
-        pub fn seal(&self) -> Result<(), String> {
-            Ok(())
+/// Threads of this process that are not the program's: under qemu-user (the way aarch64 is
+/// tested on x86-64 machines) the emulator runs one thread of its own (RCU) from the start,
+/// which never runs the program's code. Detected by the executable of the process's main
+/// thread, which qemu does not hide behind the program's (it does for `/proc/self/exe`).
+pub fn emulator_threads() -> usize {
+    let pid = std::process::id();
+    match std::fs::read_link(format!("/proc/{pid}/task/{pid}/exe")) {
+        Ok(p)
+            if p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("qemu-")) =>
+        {
+            1
         }
+        _ => 0,
     }
 }
 
-pub mod patch {
-    //! Writing into mapped code: refused.
-
-    pub fn write_code(_addr: u64, _bytes: &[u8]) -> Result<(), String> {
-        Err(super::NOT_BUILT.into())
-    }
-}
-
-pub mod plan {
-    //! One target's hook: refused.
-    use super::{memory, Planned, Target};
-
-    pub fn plan(_t: &Target, _arenas: &mut Vec<memory::Arena>) -> Result<Planned, String> {
-        Err(super::NOT_BUILT.into())
-    }
-}
+pub mod frames;
+pub mod insn;
+pub mod patch;
+pub mod plan;
+pub mod prologue;
+pub mod stub;
+pub mod tls;
+pub mod trampoline;

@@ -1,6 +1,5 @@
 //! The x86-64 back end of the engine: the stubs (`stub.rs`), the trampolines to the slow
-//! paths (`trampoline.rs`), prologue analysis and relocation (`prologue.rs`), code arenas
-//! near their functions (`memory.rs`), writing into mapped code (`patch.rs`), the TLS slot
+//! paths (`trampoline.rs`), prologue analysis and relocation (`prologue.rs`), writing into mapped code (`patch.rs`), the TLS slot
 //! (`tls.rs`), and the plan that puts them together for one target (`plan.rs`). iced-x86
 //! decodes, relocates and assembles.
 //!
@@ -18,7 +17,13 @@ pub fn init() -> Result<(), String> {
     Ok(())
 }
 
-pub mod memory;
+/// Threads of this process that are not the program's: none on x86-64 (see the aarch64 back
+/// end, which may run under qemu-user).
+pub fn emulator_threads() -> usize {
+    0
+}
+
+pub mod frames;
 pub mod patch;
 pub mod plan;
 pub mod prologue;

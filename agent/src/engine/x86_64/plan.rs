@@ -6,11 +6,16 @@
 //! Invariant: nothing is written into the program's code here; the arena is written but not
 //! yet reachable (the patch is written by `attach` after the hook is published).
 
+use super::super::arena::{self, Arena};
 use super::super::hooks::{self, Kind};
 use super::super::target::{Planned, Target};
-use super::{memory, patch, prologue, stub, tls, trampoline};
+use super::{patch, prologue, stub, tls, trampoline};
 
-pub fn plan(t: &Target, arenas: &mut Vec<memory::Arena>) -> Result<Planned, String> {
+/// How far an arena may lie from its functions: well inside rel32 reach, leaving room for the
+/// function's own rip-relative data.
+const REACH: u64 = 1 << 30;
+
+pub fn plan(t: &Target, arenas: &mut Vec<Arena>) -> Result<Planned, String> {
     let readable = if t.size > 0 {
         t.size.min(1 << 20) as usize
     } else {
@@ -45,7 +50,7 @@ pub fn plan(t: &Target, arenas: &mut Vec<memory::Arena>) -> Result<Planned, Stri
     let idx = match arenas.iter().position(|a| a.fits(t.address, need)) {
         Some(i) => i,
         None => {
-            arenas.push(memory::arena_near(t.address)?);
+            arenas.push(arena::arena_near(t.address, REACH)?);
             arenas.len() - 1
         }
     };

@@ -1,16 +1,17 @@
-//! Executable arenas within reach of a rel32 `jmp` (±2 GiB) of the functions they serve.
+//! Executable arenas within reach of the functions they serve: each back end says how far its
+//! entry patch branches (x86-64: a rel32 `jmp`, ±2 GiB; aarch64: a `B`, ±128 MiB).
 //!
 //! Invariants: an arena is mapped read+write while stubs are written into it and is switched
 //! to read+execute (never both writable and executable) before any function jumps to it;
 //! arenas are never unmapped (a hooked function may be running in them at any time).
 
 const ARENA: usize = 64 * 1024;
-/// Search radius: well inside rel32 reach, leaving room for the function's own rip-relative data.
-const REACH: u64 = 1 << 30;
 
 pub struct Arena {
     pub base: u64,
     pub used: usize,
+    /// How far from the functions it serves the arena may lie (the back end's search radius).
+    reach: u64,
 }
 
 impl Arena {
@@ -19,8 +20,8 @@ impl Arena {
     }
     pub fn fits(&self, near: u64, len: usize) -> bool {
         self.used + len <= ARENA
-            && self.base.abs_diff(near) < REACH
-            && (self.cursor() + len as u64).abs_diff(near) < REACH
+            && self.base.abs_diff(near) < self.reach
+            && (self.cursor() + len as u64).abs_diff(near) < self.reach
     }
     /// Copies `code` to the cursor (16-byte aligned afterwards). The arena must still be writable.
     pub fn push(&mut self, code: &[u8]) -> u64 {
@@ -51,8 +52,8 @@ impl Arena {
     }
 }
 
-/// Maps a new writable arena within reach of `near`.
-pub fn arena_near(near: u64) -> Result<Arena, String> {
+/// Maps a new writable arena whose every byte lies within `reach` of `near`.
+pub fn arena_near(near: u64, reach: u64) -> Result<Arena, String> {
     let maps =
         std::fs::read_to_string("/proc/self/maps").map_err(|e| format!("/proc/self/maps: {e}"))?;
     let mut used: Vec<(u64, u64)> = maps
@@ -68,8 +69,8 @@ pub fn arena_near(near: u64) -> Result<Arena, String> {
         .collect();
     used.sort_unstable();
     let page = 4096u64;
-    let lo = near.saturating_sub(REACH).max(0x10000);
-    let hi = near.saturating_add(REACH);
+    let lo = near.saturating_sub(reach).max(0x10000);
+    let hi = near.saturating_add(reach);
     // Candidate gaps between mappings, nearest first.
     let mut gaps = Vec::new();
     let mut prev_end = lo;
@@ -89,7 +90,11 @@ pub fn arena_near(near: u64) -> Result<Arena, String> {
         } else {
             (a + page - 1) & !(page - 1)
         };
-        if start < a || start + ARENA as u64 > b || start.abs_diff(near) >= REACH {
+        if start < a
+            || start + ARENA as u64 > b
+            || start.abs_diff(near) >= reach
+            || (start + ARENA as u64).abs_diff(near) >= reach
+        {
             continue;
         }
         // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; on success we own it.
@@ -107,6 +112,7 @@ pub fn arena_near(near: u64) -> Result<Arena, String> {
             return Ok(Arena {
                 base: start,
                 used: 0,
+                reach,
             });
         }
         if p != libc::MAP_FAILED {
@@ -115,6 +121,7 @@ pub fn arena_near(near: u64) -> Result<Arena, String> {
         }
     }
     Err(format!(
-        "no free memory within ±1 GiB of {near:#x} for a stub"
+        "no free memory within ±{} MiB of {near:#x} for a stub",
+        reach >> 20
     ))
 }
