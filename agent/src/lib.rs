@@ -146,7 +146,7 @@ pub unsafe extern "C" fn backtrace(buffer: *mut *mut std::ffi::c_void, size: c_i
     engine::show_real_returns(sp);
     // SAFETY: forwarded as received.
     let n = unsafe { real(buffer, size) };
-    engine::hide_real_returns(sp);
+    engine::hide_real_returns();
     n
 }
 

@@ -11,60 +11,81 @@
 //! x86-64 the `call` put it at the frame's slot; on aarch64 the function saved its link
 //! register somewhere in its own frame, found by value between the frame's bounds.
 //!
+//! Where functions sign their return addresses (aarch64 `paciasp`), the unwinder authenticates
+//! what it reads: the real return address is written signed the same way
+//! (`frames::resign`), and the exact original word goes back afterwards.
+//!
 //! Invariant: a slot is rewritten only when it holds exactly the value we expect there (the
-//! stub's leave address, or the real return address), so a frame reused by other code is
-//! never touched; `sp` bounds the search from below and lies above the agent's own frames.
+//! stub's leave address, or the word we wrote), so a frame reused by other code is never
+//! touched; `sp` bounds the search from below and lies above the agent's own frames.
 
 use super::backend::frames;
 use super::buffers;
 use super::current;
 use super::hooks;
-use super::thread::{Entry, ThreadState, ENTRY_SIZE};
+use super::thread::{ThreadState, ENTRY_SIZE};
 use crate::base::clock;
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 
-/// The open frames' return slots that hold the stub's leave address, with their entries.
-fn slots_holding_leave(open: &[Entry], sp: u64) -> Vec<(usize, u64)> {
-    frames::return_slots(open, sp, |e| hooks::leave_address(e.word.hook() as usize))
+/// A return slot `restore_returns` rewrote: the frame's entry slot, the address, the word it
+/// held (the stub's leave address, signed where the function signs it) and the word written.
+#[derive(Clone, Copy)]
+struct Restored {
+    frame: u64,
+    at: u64,
+    original: u64,
+    written: u64,
 }
 
-/// The open frames' return slots that hold the real return address, with their entries.
-fn slots_holding_ret(open: &[Entry], sp: u64) -> Vec<(usize, u64)> {
-    frames::return_slots(open, sp, |e| e.ret)
+thread_local! {
+    /// This thread's rewritten slots, until the frames go through their stubs again.
+    static RESTORED: RefCell<Vec<Restored>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Puts the real return address back into every open frame's slot; `sp`: this thread's stack
 /// pointer at the program's call into the agent.
 pub fn restore_returns(st: &ThreadState, sp: u64) {
     let open = st.open_entries();
-    for (i, slot) in slots_holding_leave(open, sp) {
+    let slots = frames::return_slots(open, sp, |e| hooks::leave_address(e.word.hook() as usize));
+    let mut done = Vec::with_capacity(slots.len());
+    for (i, at) in slots {
         let e = &open[i];
         let leave = hooks::leave_address(e.word.hook() as usize);
-        let slot = slot as *mut u64;
+        let slot = at as *mut u64;
         // SAFETY: `slot` is the return-address slot of a frame that is open on this thread's
         // stack (its function has not returned through the stub), so it is mapped and ours to
         // read; it is written only when it still holds the stub's leave address.
         unsafe {
-            if slot.read() == leave {
-                slot.write(e.ret);
+            let original = slot.read();
+            if frames::strip(original) == leave {
+                let written = frames::resign(original, leave, e.ret, e.slot);
+                slot.write(written);
+                done.push(Restored {
+                    frame: e.slot,
+                    at,
+                    original,
+                    written,
+                });
             }
         }
     }
+    let _ = RESTORED.try_with(|r| r.borrow_mut().extend(done));
 }
 
-/// Routes every open frame through its stub again (after `restore_returns`, once the walk
-/// that needed the real addresses is over and every frame is still live).
-pub fn rehook_all(st: &ThreadState, sp: u64) {
-    let open = st.open_entries();
-    for (i, slot) in slots_holding_ret(open, sp) {
-        let e = &open[i];
-        let leave = hooks::leave_address(e.word.hook() as usize);
-        let slot = slot as *mut u64;
-        // SAFETY: as in `restore_returns`; written only when it holds the real return address
-        // put there.
+/// Puts back what `restore_returns` rewrote in the frames `keep` accepts (by their entry
+/// slot), and forgets the rest (frames that are gone).
+fn rehook(keep: impl Fn(u64) -> bool) {
+    let restored = RESTORED
+        .try_with(|r| std::mem::take(&mut *r.borrow_mut()))
+        .unwrap_or_default();
+    for r in restored.iter().filter(|r| keep(r.frame)) {
+        let slot = r.at as *mut u64;
+        // SAFETY: as in `restore_returns`: a live frame's slot, written only when it still
+        // holds exactly the word put there.
         unsafe {
-            if slot.read() == e.ret {
-                slot.write(leave);
+            if slot.read() == r.written {
+                slot.write(r.original);
             }
         }
     }
@@ -81,18 +102,7 @@ pub fn rehook_live(st: &mut ThreadState, catch_sp: u64) {
         .rposition(|e| e.slot >= catch_sp)
         .map(|i| i + 1)
         .unwrap_or(0);
-    for (i, slot) in slots_holding_ret(&open[..keep], catch_sp) {
-        let e = &open[i];
-        let leave = hooks::leave_address(e.word.hook() as usize);
-        let slot = slot as *mut u64;
-        // SAFETY: as in `restore_returns`: a live frame above the catch point; written only
-        // when it holds the real return address we put there.
-        unsafe {
-            if slot.read() == e.ret {
-                slot.write(leave);
-            }
-        }
-    }
+    rehook(|frame| frame >= catch_sp);
     st.depth.store(keep as u64 * ENTRY_SIZE, Ordering::Relaxed);
     let now = clock::ticks();
     for e in open[keep..].iter().rev() {
@@ -109,11 +119,9 @@ pub fn show_real_returns(sp: u64) {
     }
 }
 
-/// After the walk: the open frames return through their stubs again.
-pub fn hide_real_returns(sp: u64) {
-    if let Some(st) = current::own() {
-        rehook_all(st, sp);
-    }
+/// After the walk: the open frames (all still live) return through their stubs again.
+pub fn hide_real_returns() {
+    rehook(|_| true);
 }
 
 /// Unwinder entry points that get an `UnwindStart` hook.

@@ -11,3 +11,13 @@ use super::super::thread::Entry;
 pub fn return_slots(open: &[Entry], _sp: u64, _value: impl Fn(&Entry) -> u64) -> Vec<(usize, u64)> {
     open.iter().enumerate().map(|(i, e)| (i, e.slot)).collect()
 }
+
+/// A return address as stored: x86-64 stores them plain.
+pub fn strip(word: u64) -> u64 {
+    word
+}
+
+/// The word to store in place of `_stored` (which holds `_old`) so that it means `new`.
+pub fn resign(_stored: u64, _old: u64, new: u64, _frame: u64) -> u64 {
+    new
+}
