@@ -17,6 +17,14 @@ const NEAR: u64 = 120 << 20;
 /// The far patch reaches anywhere; the arena search still starts near the function.
 const FAR: u64 = 1 << 46;
 
+/// `SCOPE_AARCH64_FAR=1`: every hook uses the far patch (the 16-byte form and its longer
+/// relocated window), as it would with no memory free near the program: how the tests run
+/// that path, which a normal process layout never takes.
+fn far_forced() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var_os("SCOPE_AARCH64_FAR").is_some_and(|v| v == "1"))
+}
+
 pub fn plan(t: &Target, arenas: &mut Vec<Arena>) -> Result<Planned, String> {
     let readable = if t.size > 0 {
         t.size.min(1 << 20) as usize
@@ -30,6 +38,11 @@ pub fn plan(t: &Target, arenas: &mut Vec<Arena>) -> Result<Planned, String> {
     // Worst case: every window instruction grows to 3 plus a literal, then the stub.
     let need = 5 * 4 * 4 + 64 + 512;
     let (idx, reach) = match arenas.iter().position(|a| a.fits(t.address, need)) {
+        Some(i) if far_forced() => (i, Reach::Far),
+        None if far_forced() => {
+            arenas.push(arena::arena_near(t.address, FAR)?);
+            (arenas.len() - 1, Reach::Far)
+        }
         Some(i) => (i, reach_of(&arenas[i], t.address, need)),
         None => match arena::arena_near(t.address, NEAR) {
             Ok(a) => {
