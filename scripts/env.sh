@@ -18,6 +18,9 @@ export OMPI_MCA_oob_tcp_if_include="${OMPI_MCA_oob_tcp_if_include:-lo}"
 export SCOPE_PYTHON="${SCOPE_PYTHON:-/usr/bin/python3}"
 # Where build.sh puts the fixtures and where the tests look for them.
 export SCOPE_FIXTURES="${SCOPE_FIXTURES:-$SCOPE_ROOT/target/fixtures}"
+# The arm64 MPIs (Open MPI, MPICH) and their libraries, extracted from Debian's arm64 packages by
+# setup.sh: the guest prefix of qemu-user (QEMU_LD_PREFIX) for aarch64 ranks (tests/src/aarch64.rs).
+export SCOPE_AARCH64_SYSROOT="${SCOPE_AARCH64_SYSROOT:-$SCOPE_ROOT/target/aarch64-sysroot}"
 # Reference-tool venvs (the compatibility oracle), created by setup.sh.
 export SCOPE_ORACLE_DIR="${SCOPE_ORACLE_DIR:-$SCOPE_ROOT/target/oracle}"
 

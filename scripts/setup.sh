@@ -15,7 +15,8 @@ as_root() {
 # --- apt packages -----------------------------------------------------------------------------
 APT_PACKAGES=(openmpi-bin libopenmpi-dev mpich libmpich-dev gfortran libhdf5-dev pkg-config
               python3-mpi4py python3-venv libclang-dev clang
-              gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+              gcc-aarch64-linux-gnu g++-aarch64-linux-gnu gfortran-aarch64-linux-gnu
+              libc6-dev-arm64-cross qemu-user-static binfmt-support)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -29,6 +30,102 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # UCX and PMIx come in as recommendations).
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# --- aarch64 under qemu-user (issue 16) --------------------------------------------------------
+# The kernel hands aarch64 ELF files to qemu-aarch64-static (binfmt_misc), so the amd64 launchers
+# exec aarch64 ranks as they exec any program. qemu-user-static registers with the F flag (the
+# kernel opens the interpreter at registration), which also works in containers; binfmt_misc must
+# be mounted first, and a package installed before it was mounted has registered nothing.
+if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
+    log "mount binfmt_misc"
+    as_root mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+fi
+if ! grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+    log "update-binfmts --enable qemu-aarch64"
+    as_root update-binfmts --enable qemu-aarch64
+fi
+# ld.so is itself an aarch64 executable: run it directly, through binfmt_misc.
+/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 --version >/dev/null ||
+    { log "aarch64 programs do not run (binfmt_misc, qemu-aarch64)"; exit 1; }
+
+if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    log "rustup target add aarch64-unknown-linux-gnu"
+    rustup target add aarch64-unknown-linux-gnu
+fi
+
+# The arm64 MPIs: one sysroot, $SCOPE_AARCH64_SYSROOT (default target/aarch64-sysroot), made of
+# Debian's arm64 packages extracted with dpkg-deb -x: libopenmpi3 and libmpich12 with every
+# library they need (glibc included), and libopenmpi-dev and libmpich-dev for the headers and the
+# link-time .so names. Nothing is installed into the system for arm64: Open MPI's arm64 packages
+# cannot be co-installed with the amd64 ones (libmunge2), libmpich-dev:arm64 would remove the
+# native gcc, and libmpich12:arm64 drags along upgrades of amd64 packages (systemd) whenever the
+# machine is behind the archive. The one directory is qemu's whole guest prefix
+# (QEMU_LD_PREFIX=<sysroot>: the guest's file lookups try <sysroot>/PATH first, then PATH), so the
+# ranks of both MPIs find their loader, libc and MPI there; tests/src/aarch64.rs and
+# tests/fixtures/build-aarch64-mpi.sh use it. The MPIs are the versions of the amd64 ones that
+# launch them (same Open MPI, PMIx and MPICH release); the marker file holds them, so a changed
+# host MPI rebuilds the sysroot.
+aarch64_sysroot() {
+    local sysroot="$SCOPE_AARCH64_SYSROOT" ompi mpich spec
+    ompi="$(dpkg-query -W -f='${Version}' libopenmpi3)"
+    mpich="$(dpkg-query -W -f='${Version}' libmpich12)"
+    spec="libopenmpi3=$ompi libopenmpi-dev=$ompi libmpich12=$mpich libmpich-dev=$mpich"
+    if [ -f "$sysroot/.scope-installed" ] && [ "$(cat "$sysroot/.scope-installed")" = "$spec" ]; then
+        return 0
+    fi
+    log "arm64 sysroot $sysroot with $spec"
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        log "dpkg --add-architecture arm64 (package lists only; nothing arm64 is installed)"
+        as_root dpkg --add-architecture arm64
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    elif ! apt-cache show "libopenmpi3:arm64=$ompi" "libmpich12:arm64=$mpich" >/dev/null 2>&1; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    fi
+    local roots=("libopenmpi3:arm64=$ompi" "libmpich12:arm64=$mpich")
+    local dev=("libopenmpi-dev:arm64=$ompi" "libmpich-dev:arm64=$mpich")
+    # The run-time closure of the two libraries: Depends and Pre-Depends, arm64 packages only
+    # (the arch-all ones they name, adduser and its kin, are not libraries), a virtual package
+    # through its first provider. The roots come at the pinned versions, the rest at the archive's.
+    local -A seen=([libopenmpi3:arm64]=1 [libmpich12:arm64]=1)
+    local queue=(libopenmpi3:arm64 libmpich12:arm64) batch p deps=()
+    while [ "${#queue[@]}" -gt 0 ]; do
+        batch=("${queue[@]}")
+        queue=()
+        while read -r p; do
+            [ -z "${seen[$p]:-}" ] || continue
+            seen[$p]=1
+            queue+=("$p")
+            deps+=("$p")
+        done < <(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+            --no-replaces --no-enhances "${batch[@]}" | awk '
+                /^  \|?(Pre)?Depends: </ { virt = 1; next }
+                /^  \|?(Pre)?Depends: /  { virt = 0; print $2; next }
+                /^    / && virt          { virt = 0; print $1; next }
+                                         { virt = 0 }' | grep ':arm64$' | sort -u)
+    done
+    local parent tmp
+    parent="$(dirname "$sysroot")"
+    mkdir -p "$parent"
+    tmp="$(mktemp -d "$parent/.aarch64-sysroot.XXXXXX")"
+    mkdir "$tmp/debs" "$tmp/root"
+    (cd "$tmp/debs" && apt-get download -q -o APT::Sandbox::User=root \
+        "${roots[@]}" "${dev[@]}" "${deps[@]}" >/dev/null)
+    local deb
+    for deb in "$tmp"/debs/*.deb; do
+        dpkg-deb -x "$deb" "$tmp/root"
+    done
+    local f
+    for f in lib/ld-linux-aarch64.so.1 usr/lib/aarch64-linux-gnu/libmpi.so.40 \
+        usr/lib/aarch64-linux-gnu/libmpich.so.12 usr/lib/aarch64-linux-gnu/openmpi/include/mpi.h \
+        usr/include/aarch64-linux-gnu/mpich/mpi.h; do
+        [ -e "$tmp/root/$f" ] || { log "arm64 sysroot: $f is missing"; rm -rf "$tmp"; exit 1; }
+    done
+    rm -rf "$sysroot"
+    mv "$tmp/root" "$sysroot"
+    rm -rf "$tmp"
+    printf '%s' "$spec" >"$sysroot/.scope-installed"
+}
+aarch64_sysroot
 
 # --- cmake >= 3.26 (the static HDF5 build of hdf5-metno needs it) -----------------------------
 cmake_ok() {

@@ -25,6 +25,11 @@ JOBS="${SCOPE_JOBS:-2}"
 step "cargo build --release"
 cargo build --release --workspace -j "$JOBS"
 
+# The aarch64 agent (.cargo/config.toml: Debian's cross gcc links it), for the tests that run
+# aarch64 programs under qemu-user (tests/src/aarch64.rs).
+step "cargo build --release --target aarch64-unknown-linux-gnu -p scope-agent"
+cargo build --release --target aarch64-unknown-linux-gnu -p scope-agent -j "$JOBS"
+
 step "fixtures -> $SCOPE_FIXTURES"
 bash tests/fixtures/build.sh "$SCOPE_FIXTURES"
 
@@ -43,6 +48,9 @@ cargo fmt --all --check || fmt_status=$?
 step "cargo clippy"
 clippy_status=0
 cargo clippy --workspace --release --all-targets -j "$JOBS" -- -D warnings || clippy_status=$?
+# The agent's aarch64-only code (engine/aarch64/) is compiled by this one alone.
+cargo clippy --release --target aarch64-unknown-linux-gnu -p scope-agent -j "$JOBS" -- -D warnings ||
+    clippy_status=$?
 
 # Each `test result:` line of the log once (the log holds cargo's output, nothing else).
 read -r passed failed ignored < <(awk '/^test result:/ {

@@ -14,7 +14,10 @@
 //! - [`engine`]: the interception engine's fixtures, each run with and without the agent.
 //! - [`oracle`]: the reference tool's readers (`scope-profiler` 0.2.6 and 0.7.5).
 //! - [`slurm`]: a real Slurm (munged, slurmctld, one slurmd per node) for one test.
+//! - [`aarch64`]: aarch64 programs under qemu-user: the arm64 sysroot, aarch64 fixtures, and
+//!   aarch64 MPI programs launched by the amd64 `mpirun`/`mpiexec` with the aarch64 agent.
 
+pub mod aarch64;
 pub mod cluster;
 pub mod engine;
 pub mod fixtures;

@@ -111,7 +111,7 @@ pub struct AgentRun {
 }
 
 /// Lay out `cfg/scope.toml`, `out/`, `run/` in the work dir.
-fn layout(wd: &WorkDir, config_toml: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+pub(crate) fn layout(wd: &WorkDir, config_toml: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let config = wd.write("cfg/scope.toml", config_toml);
     let out_dir = wd.subdir("out");
     let run_dir = wd.subdir("run");
@@ -226,7 +226,8 @@ pub fn run_scope_run<S: AsRef<OsStr>>(wd: &WorkDir, args: &[S]) -> Output {
     run_plain(Cmd::new(scope_run()).cwd(run_dir).args(args))
 }
 
-fn kv(k: &str, v: &Path) -> OsString {
+/// `K=V`, as `mpirun -x` takes it.
+pub(crate) fn kv(k: &str, v: &Path) -> OsString {
     let mut s = OsString::from(k);
     s.push("=");
     s.push(v.as_os_str());
