@@ -41,6 +41,12 @@ step "cargo test --release --workspace"
 test_status=0
 cargo test --release --workspace -j "$JOBS" --no-fail-fast 2>&1 | tee "$log" || test_status=$?
 
+# The agent's unit tests again, built for aarch64 and run under qemu-user (the runner in
+# .cargo/config.toml): the aarch64 back end's encoders, relocation and stub template.
+step "cargo test --release --target aarch64-unknown-linux-gnu -p scope-agent --lib"
+cargo test --release --target aarch64-unknown-linux-gnu -p scope-agent --lib -j "$JOBS" 2>&1 |
+    tee -a "$log" || test_status=$?
+
 step "cargo fmt --check"
 fmt_status=0
 cargo fmt --all --check || fmt_status=$?
@@ -49,7 +55,7 @@ step "cargo clippy"
 clippy_status=0
 cargo clippy --workspace --release --all-targets -j "$JOBS" -- -D warnings || clippy_status=$?
 # The agent's aarch64-only code (engine/aarch64/) is compiled by this one alone.
-cargo clippy --release --target aarch64-unknown-linux-gnu -p scope-agent -j "$JOBS" -- -D warnings ||
+cargo clippy --release --target aarch64-unknown-linux-gnu -p scope-agent --all-targets -j "$JOBS" -- -D warnings ||
     clippy_status=$?
 
 # Each `test result:` line of the log once (the log holds cargo's output, nothing else).
