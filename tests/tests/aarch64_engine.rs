@@ -485,6 +485,7 @@ fn signal_handlers_calling_hooked_functions() {
 #[test]
 fn timer_signals_interrupting_hooked_calls_lose_nothing() {
     exact("sig_nested", |c| c.arg("nested").arg("timer"));
+    exact("sig_nested", |c| c.arg("altstack").arg("timer"));
 }
 
 #[test]
