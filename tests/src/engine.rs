@@ -5,10 +5,15 @@
 //! the program itself counted), `RETURNED <symbol> <calls>` where some calls never return, and
 //! `SKIPPED <why>` where the CPU lacks a feature. A [`Pair`] holds both runs and asserts:
 //! same exit status and stdout, recorded counts equal to the EXPECT lines, refusal messages.
+//!
+//! [`Case::aarch64`] runs the aarch64 build of a fixture instead (`target/fixtures/engine-aarch64/`,
+//! made by `tests/fixtures/build-aarch64.sh`) with the aarch64 agent, under qemu-user: the binary
+//! is executed directly (binfmt_misc hands it to qemu) with `QEMU_LD_PREFIX` naming the aarch64
+//! sysroot in both runs.
 
 use crate::fixtures::fixture;
 use crate::mpi::run_lock;
-use crate::paths::agent_so;
+use crate::paths::{agent_so, agent_so_aarch64};
 use crate::proc::{Cmd, Output};
 use crate::profile::Profile;
 use crate::workdir::{list_dir, WorkDir};
@@ -20,6 +25,37 @@ use std::time::Duration;
 /// The optimisation levels every engine fixture is built at.
 pub const OPTS: [&str; 3] = ["O0", "O2", "O3"];
 
+/// The machine a fixture is built for and runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// The host's build (`target/fixtures/engine/`), run natively with `libscope_agent.so`.
+    X86_64,
+    /// The cross build (`target/fixtures/engine-aarch64/`), run under qemu-user with the
+    /// aarch64 agent.
+    Aarch64,
+}
+
+impl Arch {
+    /// The fixtures' directory under the fixtures directory.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "engine",
+            Arch::Aarch64 => "engine-aarch64",
+        }
+    }
+
+    /// The agent built for this machine.
+    pub fn agent(self) -> PathBuf {
+        match self {
+            Arch::X86_64 => agent_so(),
+            Arch::Aarch64 => agent_so_aarch64(),
+        }
+    }
+}
+
+/// The aarch64 sysroot qemu-user loads the programs' libraries from (Debian's cross packages).
+pub const QEMU_LD_PREFIX: &str = "/usr/aarch64-linux-gnu";
+
 /// `target/fixtures/engine/<name>.<opt>`.
 pub fn engine_bin(name: &str, opt: &str) -> PathBuf {
     fixture(&format!("engine/{name}.{opt}")).path
@@ -28,6 +64,32 @@ pub fn engine_bin(name: &str, opt: &str) -> PathBuf {
 /// A helper file of the engine fixtures (`dl_lib.so`, `alloc_count.so`, `noexec`).
 pub fn engine_file(name: &str) -> PathBuf {
     fixture(&format!("engine/{name}")).path
+}
+
+/// A file of the aarch64 engine fixtures (`dl_lib.so`, `alloc_count.so`).
+pub fn engine_file_aarch64(name: &str) -> PathBuf {
+    fixture(&format!("engine-aarch64/{name}")).path
+}
+
+/// Panics with what to install unless this machine runs aarch64 programs through qemu-user's
+/// binfmt_misc entry.
+pub fn assert_qemu_binfmt() {
+    let entry = Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64");
+    let enabled = std::fs::read_to_string(entry)
+        .map(|s| s.lines().next() == Some("enabled"))
+        .unwrap_or(false);
+    assert!(
+        enabled,
+        "{} is missing or disabled: aarch64 fixtures run under qemu-user through binfmt_misc \
+         (apt-get install qemu-user-static binfmt-support)",
+        entry.display()
+    );
+    assert!(
+        Path::new(QEMU_LD_PREFIX)
+            .join("lib/ld-linux-aarch64.so.1")
+            .exists(),
+        "{QEMU_LD_PREFIX} has no ld-linux-aarch64.so.1 (apt-get install libc6-arm64-cross)"
+    );
 }
 
 /// A config with one region per symbol (region name = symbol).
@@ -43,7 +105,9 @@ pub fn config_for<S: AsRef<str>>(symbols: &[S]) -> String {
 pub struct Case {
     pub name: String,
     pub opt: String,
-    pub bin: PathBuf,
+    /// The fixture's file name without the `.<opt>` suffix (the name, or a [`Case::variant`]).
+    pub stem: String,
+    pub arch: Arch,
     pub args: Vec<OsString>,
     /// Region symbols; `None`: one region per EXPECT line of the plain run.
     pub regions: Option<Vec<String>>,
@@ -63,7 +127,8 @@ impl Case {
         Case {
             name: name.to_string(),
             opt: opt.to_string(),
-            bin: engine_bin(name, opt),
+            stem: name.to_string(),
+            arch: Arch::X86_64,
             args: Vec::new(),
             regions: None,
             config: None,
@@ -76,8 +141,20 @@ impl Case {
 
     /// A fixture binary with a different file name (`disc_rust.v0` -> `disc_rust.v0.O2`).
     pub fn variant(mut self, file_stem: &str) -> Case {
-        self.bin = engine_bin(file_stem, &self.opt);
+        self.stem = file_stem.to_string();
         self
+    }
+
+    /// The aarch64 build of the fixture, run under qemu-user with the aarch64 agent
+    /// (`QEMU_LD_PREFIX` set in both runs).
+    pub fn aarch64(mut self) -> Case {
+        self.arch = Arch::Aarch64;
+        self
+    }
+
+    /// The fixture binary (built if missing).
+    pub fn bin(&self) -> PathBuf {
+        fixture(&format!("{}/{}.{}", self.arch.dir(), self.stem, self.opt)).path
     }
 
     pub fn arg(mut self, a: impl Into<OsString>) -> Case {
@@ -115,10 +192,10 @@ impl Case {
         self
     }
 
-    fn cmd(&self, run_dir: &Path) -> Cmd {
+    fn cmd(&self, bin: &Path, run_dir: &Path) -> Cmd {
         let mut c = match &self.wrapper {
-            Some(w) => Cmd::new(w).arg(&self.bin),
-            None => Cmd::new(&self.bin),
+            Some(w) => Cmd::new(w).arg(bin),
+            None => Cmd::new(bin),
         };
         c = c
             .args(&self.args)
@@ -129,6 +206,9 @@ impl Case {
             .env_remove("SCOPE_TARGET")
             .env_remove("SCOPE_VERBOSE")
             .env_remove("SCOPE_LAUNCHED");
+        if self.arch == Arch::Aarch64 {
+            c = c.env("QEMU_LD_PREFIX", QEMU_LD_PREFIX);
+        }
         for (k, v) in &self.env {
             c = c.env(k, v);
         }
@@ -138,9 +218,14 @@ impl Case {
     /// Runs the plain program, then the program with the agent (`SCOPE_VERBOSE=1`,
     /// `SCOPE_TARGET` = the program), each in its own directory of `wd`.
     pub fn run_in(&self, wd: &WorkDir) -> Pair {
-        let label = format!("{} -{} {:?}", self.name, self.opt, self.args);
+        let mut label = format!("{} -{} {:?}", self.name, self.opt, self.args);
+        if self.arch == Arch::Aarch64 {
+            assert_qemu_binfmt();
+            label.push_str(" (aarch64, qemu-user)");
+        }
+        let bin = self.bin();
         let plain_dir = wd.subdir("plain");
-        let mut plain = self.cmd(&plain_dir);
+        let mut plain = self.cmd(&bin, &plain_dir);
         if let Some(p) = &self.preload_after {
             plain = plain.env("LD_PRELOAD", p);
         }
@@ -161,14 +246,14 @@ impl Case {
         let out_dir = wd.subdir("out");
         let profile = out_dir.join("profiling_data.h5");
         let run_dir = wd.subdir("run");
-        let mut preload = agent_so().into_os_string();
+        let mut preload = self.arch.agent().into_os_string();
         if let Some(p) = &self.preload_after {
             preload.push(":");
             preload.push(p);
         }
-        let target = std::fs::canonicalize(&self.bin).unwrap_or_else(|_| self.bin.clone());
+        let target = std::fs::canonicalize(&bin).unwrap_or_else(|_| bin.clone());
         let mut agent = self
-            .cmd(&run_dir)
+            .cmd(&bin, &run_dir)
             .env("SCOPE_CONFIG", &config_path)
             .env("SCOPE_OUTPUT", &profile)
             .env("SCOPE_TARGET", &target)
@@ -197,7 +282,10 @@ impl Case {
 
     /// [`Case::run_in`] in a fresh work directory named after the case.
     pub fn run(&self) -> (WorkDir, Pair) {
-        let wd = WorkDir::new(&format!("engine_{}_{}", self.name, self.opt));
+        let wd = match self.arch {
+            Arch::X86_64 => WorkDir::new(&format!("engine_{}_{}", self.name, self.opt)),
+            Arch::Aarch64 => WorkDir::new(&format!("engine_aarch64_{}_{}", self.name, self.opt)),
+        };
         let p = self.run_in(&wd);
         (wd, p)
     }

@@ -7,6 +7,7 @@
 //! and add `mod NAME;` below. Run one: `cargo test --release -p scope-tests --test suite NAME::`.
 //! Layout and build figures: docs/testing.md.
 
+mod aarch64_engine;
 mod aarch64_mpi;
 mod agent_c;
 mod agent_languages;
