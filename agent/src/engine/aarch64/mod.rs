@@ -1,14 +1,16 @@
 //! The aarch64 back end of the engine: the stub template (`stub.rs`), the trampolines to the
 //! slow paths (`trampoline.rs`), prologue analysis and relocation (`prologue.rs`, decoding by
 //! yaxpeax-arm, the few instructions written in `insn.rs`), writing into mapped code and cache
-//! maintenance (`patch.rs`), the TLS slot (`tls.rs`), where frames keep their returns
+//! maintenance (`patch.rs`), BTI-guarded code (`bti.rs`), the TLS slot (`tls.rs`), where frames keep their returns
 //! (`frames.rs`), and the plan that puts them together for one target (`plan.rs`).
 //!
 //! Invariant: everything that depends on the instruction set lives here; nothing outside
 //! `engine/` refers to it.
 
-/// Checks what the stubs rely on: the agent's TLS slot at a fixed offset from `tpidr_el0`.
+/// Checks what the stubs rely on (the agent's TLS slot at a fixed offset from `tpidr_el0`) and
+/// picks the trampolines for the CPU's vector state.
 pub fn init() -> Result<(), String> {
+    trampoline::init();
     tls::init()
         .ok_or("the agent's TLS is not in the static TLS block (load it with LD_PRELOAD)")?;
     Ok(())
@@ -32,6 +34,7 @@ pub fn emulator_threads() -> usize {
     }
 }
 
+pub mod bti;
 pub mod frames;
 pub mod insn;
 pub mod patch;

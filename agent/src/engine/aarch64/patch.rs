@@ -1,7 +1,8 @@
 //! Writing into code that is mapped read+execute, and making new code visible to the
 //! instruction fetch (aarch64 has no coherent I-cache).
 //!
-//! Writes go through a brief `mprotect` (read+write+execute, then back to read+execute): other
+//! Writes go through a brief `mprotect` (read+write+execute, then back to read+execute, with
+//! `PROT_BTI` kept where the object is guarded): other
 //! threads may execute elsewhere in the same page meanwhile. `/proc/self/mem` is not used
 //! here: under qemu-user it would bypass the emulator's detection of modified code.
 //!
@@ -10,14 +11,16 @@
 //! any time (the architecture lets a `b` be concurrently modified); the caches are
 //! synchronised after every write, before the new code can be reached.
 
-use super::insn;
+use super::{bti, insn};
 
 pub fn write_code(addr: u64, bytes: &[u8]) -> Result<(), String> {
     let page = 4096u64;
     let start = addr & !(page - 1);
     let end = (addr + bytes.len() as u64 + page - 1) & !(page - 1);
     let len = (end - start) as usize;
-    let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+    // Guarded pages stay guarded (`mprotect` replaces the whole protection, PROT_BTI included).
+    let guard = if bti::guarded(addr) { bti::PROT_BTI } else { 0 };
+    let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC | guard;
     // SAFETY: the range covers mapped code pages of a function resolved from the loaded
     // objects; they are restored to read+execute right after the copy.
     unsafe {
@@ -37,7 +40,11 @@ pub fn write_code(addr: u64, bytes: &[u8]) -> Result<(), String> {
         } else {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len());
         }
-        libc::mprotect(start as *mut _, len, libc::PROT_READ | libc::PROT_EXEC);
+        libc::mprotect(
+            start as *mut _,
+            len,
+            libc::PROT_READ | libc::PROT_EXEC | guard,
+        );
     }
     sync_caches(addr, addr + bytes.len() as u64);
     Ok(())

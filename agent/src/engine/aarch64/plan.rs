@@ -10,7 +10,7 @@ use super::super::arena::{self, Arena};
 use super::super::hooks::{self, Kind};
 use super::super::target::{Planned, Target};
 use super::prologue::{self, Reach};
-use super::{patch, stub, tls, trampoline};
+use super::{bti, patch, stub, tls, trampoline};
 
 /// How far an arena may lie from its functions for the 4-byte `b`: inside its ±128 MiB.
 const NEAR: u64 = 120 << 20;
@@ -55,6 +55,10 @@ pub fn plan(t: &Target, arenas: &mut Vec<Arena>) -> Result<Planned, String> {
             }
         },
     };
+    let guarded = bti::guarded(t.address);
+    if guarded && reach == Reach::Far {
+        return Err("the function's pages are BTI-guarded and no memory is free within direct branch reach for its stub".into());
+    }
     let pro = prologue::analyse(t.address, code, size, reach)?;
     for &(addr, fsize) in &t.fragments {
         // SAFETY: the fragment is a function symbol of the same mapped object.
@@ -65,7 +69,7 @@ pub fn plan(t: &Target, arenas: &mut Vec<Arena>) -> Result<Planned, String> {
     let hook_id = hooks::reserve().ok_or("too many hooks")?;
     let arena = &mut arenas[idx];
     let reloc_at = arena.cursor();
-    let reloc = prologue::relocate(&pro, reloc_at)?;
+    let reloc = prologue::relocate(&pro, reloc_at, guarded)?;
     arena.push(&reloc);
     let stub_at = arena.cursor();
     let spec = stub::StubSpec {

@@ -171,15 +171,23 @@ pub fn analyse(addr: u64, code: &[u8], size: u64, reach: Reach) -> Result<Prolog
 }
 
 /// Refuses a body (or a separate fragment of it, `foo.cold`) with a branch into the window
-/// after its first byte.
+/// after its first byte, or a jump (not a call) back to the entry: a loop whose head is the
+/// entry would go through the stub at every iteration and count each as a call.
 pub fn check_back_edges(addr: u64, body: &[u8], p: &Prologue) -> Result<(), String> {
     let lo = p.patch_at;
     let hi = p.patch_at + p.len as u64;
     for (k, w) in words_of(body).enumerate() {
         let pc = addr + 4 * k as u64;
-        let Some(t) = decode(w).and_then(|i| branch_target(&i, pc)) else {
+        let Some(i) = decode(w) else { continue };
+        let Some(t) = branch_target(&i, pc) else {
             continue;
         };
+        if t == lo && i.opcode != Opcode::BL {
+            return Err(format!(
+                "the instruction at +{:#x} jumps back to the function's entry (a loop): every iteration would count as a call",
+                pc - addr
+            ));
+        }
         if t > lo && t < hi {
             return Err(format!(
                 "the instruction at +{:#x} branches inside the {} bytes the patch overwrites (to byte {})",
@@ -227,15 +235,22 @@ impl Block {
         self.pending.push((self.code.len(), t, value));
         self.code.push(insn::NOP);
     }
-    /// Goes to `to`: a `b` when in reach, else through the scratch register.
-    fn jump(&mut self, to: u64, scratch: u32) {
+    /// Goes to `to`: a `b` when in reach, else through the scratch register (refused where
+    /// branch targets are enforced and `to` is no landing pad: `br` would fault there).
+    fn jump(&mut self, to: u64, scratch: u32, guarded: bool) -> Result<(), String> {
         match insn::b(self.pc(), to) {
             Some(w) => self.code.push(w),
             None => {
+                if guarded && !lands(to) {
+                    return Err(format!(
+                        "the function's pages are BTI-guarded and {to:#x} is out of direct branch reach"
+                    ));
+                }
                 self.load(scratch, to);
                 self.code.push(insn::br(scratch));
             }
         }
+        Ok(())
     }
     fn finish(mut self) -> Result<Vec<u8>, String> {
         if self.code.len() % 2 == 1 {
@@ -255,9 +270,18 @@ impl Block {
     }
 }
 
+/// True when the instruction at `to` is a landing pad (a `br x16`/`br x17` may go there).
+fn lands(to: u64) -> bool {
+    // SAFETY: `to` is the target of a direct branch of a function of a mapped object: code of
+    // that object, mapped and readable.
+    insn::is_landing_pad(unsafe { (to as *const u32).read_unaligned() })
+}
+
 /// The window's instructions relocated to `at`, followed by a branch back to the first
-/// instruction after the window.
-pub fn relocate(p: &Prologue, at: u64) -> Result<Vec<u8>, String> {
+/// instruction after the window. Branches are direct wherever they reach; `guarded`: the
+/// function's pages enforce branch targets (BTI), so an indirect branch may only go to a
+/// landing pad.
+pub fn relocate(p: &Prologue, at: u64, guarded: bool) -> Result<Vec<u8>, String> {
     let s = p.scratch;
     let mut b = Block {
         at,
@@ -290,21 +314,26 @@ pub fn relocate(p: &Prologue, at: u64) -> Result<Vec<u8>, String> {
                 b.load(s, target);
                 b.code.push(insn::ldr_base(kind, rt, s));
             }
-            Opcode::B => b.jump(target, s),
-            Opcode::BL => {
-                b.load(s, target);
-                b.code.push(insn::blr(s));
-            }
+            Opcode::B => b.jump(target, s, guarded)?,
+            Opcode::BL => match insn::bl(b.pc(), target) {
+                Some(w) => b.code.push(w),
+                None => {
+                    b.load(s, target);
+                    b.code.push(insn::blr(s));
+                }
+            },
             _ => {
-                // Conditional: inverted, skipping the two-instruction branch to the target.
-                let skip = insn::inverted_skip(w, 3).ok_or("unexpected conditional branch")?;
+                // Conditional: inverted, skipping the branch to the target (one `b`, or a
+                // literal load and `br`).
+                let direct = insn::b(b.pc() + 4, target).is_some();
+                let skip = insn::inverted_skip(w, if direct { 2 } else { 3 })
+                    .ok_or("unexpected conditional branch")?;
                 b.code.push(skip);
-                b.load(s, target);
-                b.code.push(insn::br(s));
+                b.jump(target, s, guarded)?;
             }
         }
     }
-    b.jump(p.patch_at + p.len as u64, s);
+    b.jump(p.patch_at + p.len as u64, s, guarded)?;
     b.finish()
 }
 
@@ -328,7 +357,7 @@ mod tests {
         let code = bytes(&[0xa9bf_7bfd, 0x9100_03fd, 0xd65f_03c0]);
         let p = analyse(FUNC, &code, 12, Reach::Near).unwrap();
         assert_eq!((p.len, p.landing, p.scratch), (4, None, 17));
-        let r = words(&relocate(&p, FUNC + 0x1000).unwrap());
+        let r = words(&relocate(&p, FUNC + 0x1000, false).unwrap());
         assert_eq!(r[0], 0xa9bf_7bfd);
         assert_eq!(r[1], insn::b(FUNC + 0x1004, FUNC + 4).unwrap());
     }
@@ -340,7 +369,7 @@ mod tests {
         let code = bytes(&[adrp, 0xd65f_03c0]);
         let p = analyse(FUNC + 0x10, &code, 8, Reach::Near).unwrap();
         let at = FUNC + 0x10_0000;
-        let r = words(&relocate(&p, at).unwrap());
+        let r = words(&relocate(&p, at, false).unwrap());
         // ldr x0, =page; b back; (pool)
         assert_eq!(r[0] & 0xff00_001f, 0x5800_0000);
         let lit = at + u64::from((r[0] >> 5) & 0x7ffff) * 4;
@@ -354,7 +383,12 @@ mod tests {
         // cbz x0, +0x40
         let code = bytes(&[0xb400_0200, 0xd65f_03c0]);
         let p = analyse(FUNC, &code, 8, Reach::Near).unwrap();
-        let r = words(&relocate(&p, FUNC + 0x2000).unwrap());
+        let r = words(&relocate(&p, FUNC + 0x2000, false).unwrap());
+        assert_eq!(r[0], 0xb500_0040); // cbnz x0, +8
+        assert_eq!(r[1], insn::b(FUNC + 0x2004, FUNC + 0x40).unwrap());
+        // Out of `b` reach: inverted around a literal load and `br x17`.
+        let far = FUNC + (1 << 30);
+        let r = words(&relocate(&p, far, false).unwrap());
         assert_eq!(r[0], 0xb500_0060); // cbnz x0, +12
         assert_eq!(r[1] & 0xff00_001f, 0x5800_0011); // ldr x17, lit
         assert_eq!(r[2], insn::br(17));
@@ -366,7 +400,7 @@ mod tests {
         let code = bytes(&[0xd503_233f, 0xa9bf_7bfd, 0x9100_03fd, 0xd65f_03c0]);
         let p = analyse(FUNC, &code, 16, Reach::Near).unwrap();
         assert_eq!((p.len, p.landing), (8, Some(insn::BTI_C)));
-        let r = words(&relocate(&p, FUNC + 0x1000).unwrap());
+        let r = words(&relocate(&p, FUNC + 0x1000, false).unwrap());
         assert_eq!(&r[..2], &[0xd503_233f, 0xa9bf_7bfd]);
     }
 
@@ -376,6 +410,17 @@ mod tests {
         let code = bytes(&[insn::BTI_C, 0x9100_0400, 0xb5ff_ffe1]);
         let e = analyse(FUNC, &code, 12, Reach::Near).unwrap_err();
         assert!(e.contains("branches inside the 8 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_jump_back_to_the_entry_is_refused_and_a_recursive_call_is_not() {
+        // add x0, x0, #1; cbnz x1, -4 (to the entry)
+        let code = bytes(&[0x9100_0400, 0xb5ff_ffe1]);
+        let e = analyse(FUNC, &code, 8, Reach::Near).unwrap_err();
+        assert!(e.contains("jumps back to the function's entry"), "{e}");
+        // add x0, x0, #1; bl -4 (to the entry); ret
+        let code = bytes(&[0x9100_0400, 0x97ff_ffff, 0xd65f_03c0]);
+        assert!(analyse(FUNC, &code, 12, Reach::Near).is_ok());
     }
 
     #[test]

@@ -8,13 +8,18 @@
 //! frame: it may rewrite `x30` (enter and args: go to the stub's pass-through instead of
 //! retrying) or `x2` (leave: the real return address in place of `t_exit`).
 //!
+//! On a CPU with SVE (`HWCAP_SVE`, checked once at `init`) the trampolines used are the SVE
+//! ones, which also save z0–z31 at the vector length, p0–p15 and FFR below the frame: a write
+//! to `vN` (Rust's NEON code, the q restores) clears the upper bits of `zN`, and a system call
+//! discards them, while a function with the SVE calling convention (`.variant_pcs`) expects
+//! its caller's z and p registers intact.
+//!
 //! Invariant: nothing of the program's register state is changed by the slow path except what
-//! the stub protocol says. Not saved: SVE and SME state beyond the low 128 bits of each vector
-//! register (the Rust code is built without SVE, but a write to `vN` clears the upper bits of
-//! `zN`), so a function taking SVE arguments must not be hooked (`docs/aarch64.md`).
+//! the stub protocol says. Not saved: SME state (ZA, streaming mode): `docs/aarch64.md`.
 
 use super::super::args::Args;
 use super::super::{hooks, slow};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Registers as saved by the trampolines (lowest address first).
 #[repr(C)]
@@ -31,8 +36,164 @@ const STUB_PUSH: u64 = 16;
 /// What the leave path saved below the caller's stack pointer before its slow path: x0–x5.
 const LEAVE_SAVES: u64 = 48;
 
+/// Saves z0–z31, p0–p15 and FFR below `sp` (x19 = VL, x20 = bytes reserved; both survive the
+/// call, being callee-saved); `x0` = the frame.
+macro_rules! sve_save {
+    () => {
+        concat!(
+            ".arch_extension sve\n",
+            "rdvl x19, #1\n",
+            "lsl x20, x19, #5\n",
+            "lsr x21, x19, #3\n",
+            "add x20, x20, x21, lsl #4\n",
+            "add x20, x20, x21\n",
+            "add x20, x20, #15\n",
+            "and x20, x20, #-16\n",
+            "sub sp, sp, x20\n",
+            sve_z!("str"),
+            "lsl x21, x19, #5\n",
+            "add x21, sp, x21\n",
+            sve_p!("str"),
+            "rdffr p0.b\n",
+            "str p0, [x21, #16, mul vl]\n",
+            "add x0, sp, x20\n",
+        )
+    };
+}
+
+/// Restores what `sve_save` saved and releases its space.
+macro_rules! sve_restore {
+    () => {
+        concat!(
+            "lsl x21, x19, #5\n",
+            "add x21, sp, x21\n",
+            "ldr p0, [x21, #16, mul vl]\n",
+            "wrffr p0.b\n",
+            sve_p!("ldr"),
+            sve_z!("ldr"),
+            "add sp, sp, x20\n",
+        )
+    };
+}
+
+macro_rules! sve_z {
+    ($op:literal) => {
+        concat!(
+            $op,
+            " z0, [sp, #0, mul vl]\n",
+            $op,
+            " z1, [sp, #1, mul vl]\n",
+            $op,
+            " z2, [sp, #2, mul vl]\n",
+            $op,
+            " z3, [sp, #3, mul vl]\n",
+            $op,
+            " z4, [sp, #4, mul vl]\n",
+            $op,
+            " z5, [sp, #5, mul vl]\n",
+            $op,
+            " z6, [sp, #6, mul vl]\n",
+            $op,
+            " z7, [sp, #7, mul vl]\n",
+            $op,
+            " z8, [sp, #8, mul vl]\n",
+            $op,
+            " z9, [sp, #9, mul vl]\n",
+            $op,
+            " z10, [sp, #10, mul vl]\n",
+            $op,
+            " z11, [sp, #11, mul vl]\n",
+            $op,
+            " z12, [sp, #12, mul vl]\n",
+            $op,
+            " z13, [sp, #13, mul vl]\n",
+            $op,
+            " z14, [sp, #14, mul vl]\n",
+            $op,
+            " z15, [sp, #15, mul vl]\n",
+            $op,
+            " z16, [sp, #16, mul vl]\n",
+            $op,
+            " z17, [sp, #17, mul vl]\n",
+            $op,
+            " z18, [sp, #18, mul vl]\n",
+            $op,
+            " z19, [sp, #19, mul vl]\n",
+            $op,
+            " z20, [sp, #20, mul vl]\n",
+            $op,
+            " z21, [sp, #21, mul vl]\n",
+            $op,
+            " z22, [sp, #22, mul vl]\n",
+            $op,
+            " z23, [sp, #23, mul vl]\n",
+            $op,
+            " z24, [sp, #24, mul vl]\n",
+            $op,
+            " z25, [sp, #25, mul vl]\n",
+            $op,
+            " z26, [sp, #26, mul vl]\n",
+            $op,
+            " z27, [sp, #27, mul vl]\n",
+            $op,
+            " z28, [sp, #28, mul vl]\n",
+            $op,
+            " z29, [sp, #29, mul vl]\n",
+            $op,
+            " z30, [sp, #30, mul vl]\n",
+            $op,
+            " z31, [sp, #31, mul vl]\n",
+        )
+    };
+}
+
+macro_rules! sve_p {
+    ($op:literal) => {
+        concat!(
+            $op,
+            " p0, [x21, #0, mul vl]\n",
+            $op,
+            " p1, [x21, #1, mul vl]\n",
+            $op,
+            " p2, [x21, #2, mul vl]\n",
+            $op,
+            " p3, [x21, #3, mul vl]\n",
+            $op,
+            " p4, [x21, #4, mul vl]\n",
+            $op,
+            " p5, [x21, #5, mul vl]\n",
+            $op,
+            " p6, [x21, #6, mul vl]\n",
+            $op,
+            " p7, [x21, #7, mul vl]\n",
+            $op,
+            " p8, [x21, #8, mul vl]\n",
+            $op,
+            " p9, [x21, #9, mul vl]\n",
+            $op,
+            " p10, [x21, #10, mul vl]\n",
+            $op,
+            " p11, [x21, #11, mul vl]\n",
+            $op,
+            " p12, [x21, #12, mul vl]\n",
+            $op,
+            " p13, [x21, #13, mul vl]\n",
+            $op,
+            " p14, [x21, #14, mul vl]\n",
+            $op,
+            " p15, [x21, #15, mul vl]\n",
+        )
+    };
+}
+
 macro_rules! trampoline {
     ($name:literal, $target:path) => {
+        trampoline!($name, $target, "mov x0, sp", "mov x1, sp", "");
+    };
+    // `$pre`: sets x0 to the frame before the call; `$frame`: x1 to the frame after it;
+    // `$post`: runs after the q registers are restored (the SVE restore must come after them:
+    // a write to qN clears the upper bits of zN).
+    ($name:literal, $target:path, $pre:expr, $frame:expr, $post:expr) => {
         std::arch::global_asm!(
             concat!(".pushsection .text.", $name, ",\"ax\",@progbits"),
             ".p2align 4",
@@ -79,13 +240,14 @@ macro_rules! trampoline {
             "mrs x3, fpcr",
             "add x1, sp, #768",
             "stp x2, x3, [x1]",
-            "mov x0, sp",
+            $pre,
             "bl {target}",
-            "add x1, sp, #768",
-            "ldp x2, x3, [x1]",
-            "add x1, sp, #256",
+            $frame,
+            "add x2, x1, #768",
+            "ldp x2, x3, [x2]",
             "msr fpsr, x2",
             "msr fpcr, x3",
+            "add x1, x1, #256",
             "ldp q0, q1, [x1, #0]",
             "ldp q2, q3, [x1, #32]",
             "ldp q4, q5, [x1, #64]",
@@ -102,6 +264,7 @@ macro_rules! trampoline {
             "ldp q26, q27, [x1, #416]",
             "ldp q28, q29, [x1, #448]",
             "ldp q30, q31, [x1, #480]",
+            $post,
             "ldp x30, x0, [sp, #240]",
             "msr nzcv, x0",
             "ldp x0, x1, [sp, #0]",
@@ -132,23 +295,65 @@ macro_rules! trampoline {
 trampoline!("scope_a64_tramp_enter", enter_slow);
 trampoline!("scope_a64_tramp_leave", leave_slow);
 trampoline!("scope_a64_tramp_args", args_enter);
+trampoline!(
+    "scope_a64_tramp_enter_sve",
+    enter_slow,
+    sve_save!(),
+    "add x1, sp, x20",
+    sve_restore!()
+);
+trampoline!(
+    "scope_a64_tramp_leave_sve",
+    leave_slow,
+    sve_save!(),
+    "add x1, sp, x20",
+    sve_restore!()
+);
+trampoline!(
+    "scope_a64_tramp_args_sve",
+    args_enter,
+    sve_save!(),
+    "add x1, sp, x20",
+    sve_restore!()
+);
 
 extern "C" {
     fn scope_a64_tramp_enter();
     fn scope_a64_tramp_leave();
     fn scope_a64_tramp_args();
+    fn scope_a64_tramp_enter_sve();
+    fn scope_a64_tramp_leave_sve();
+    fn scope_a64_tramp_args_sve();
+}
+
+/// The CPU has SVE: the SVE trampolines are the ones stubs call (set by `init`).
+static SVE: AtomicBool = AtomicBool::new(false);
+
+/// Picks the trampolines for this CPU (`HWCAP_SVE`, bit 22 of `AT_HWCAP`).
+pub fn init() {
+    // SAFETY: getauxval has no preconditions.
+    let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) };
+    SVE.store(hwcap & (1 << 22) != 0, Ordering::Relaxed);
+}
+
+fn pick(plain: unsafe extern "C" fn(), sve: unsafe extern "C" fn()) -> u64 {
+    if SVE.load(Ordering::Relaxed) {
+        sve as *const () as u64
+    } else {
+        plain as *const () as u64
+    }
 }
 
 pub fn enter_trampoline() -> u64 {
-    scope_a64_tramp_enter as *const () as u64
+    pick(scope_a64_tramp_enter, scope_a64_tramp_enter_sve)
 }
 
 pub fn leave_trampoline() -> u64 {
-    scope_a64_tramp_leave as *const () as u64
+    pick(scope_a64_tramp_leave, scope_a64_tramp_leave_sve)
 }
 
 pub fn args_trampoline() -> u64 {
-    scope_a64_tramp_args as *const () as u64
+    pick(scope_a64_tramp_args, scope_a64_tramp_args_sve)
 }
 
 /// The caller's stack pointer before its call into the hooked function, from an enter or
