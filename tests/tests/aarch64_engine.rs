@@ -48,9 +48,12 @@ fn assert_plain_ok(p: &Pair, line: &str) {
 /// The functions of one group of a64_prologues, hooked together: no refusal, exact counts, and
 /// the group's line says that no call gave a wrong result.
 fn prologue_group(group: &str, regions: &[&str]) {
+    prologue_group_with(group, regions, |c| c);
+}
+
+fn prologue_group_with(group: &str, regions: &[&str], configure: impl Fn(Case) -> Case) {
     for opt in OPTS {
-        let (_wd, p) = Case::new("a64_prologues", opt)
-            .aarch64()
+        let (_wd, p) = configure(Case::new("a64_prologues", opt).aarch64())
             .regions(regions)
             .run();
         assert_plain_ok(&p, &format!("{group}: 1000 calls, 0 wrong"));
@@ -60,44 +63,85 @@ fn prologue_group(group: &str, regions: &[&str]) {
     }
 }
 
+const PCREL: &[&str] = &[
+    "adrp_add",
+    "adrp_ldr",
+    "adrp_split",
+    "adr_first",
+    "adr_self",
+    "ldr_lit_w",
+    "ldr_lit_x",
+    "ldr_lit_s",
+    "ldr_lit_d",
+    "ldr_lit_q",
+    "ldrsw_lit",
+    "prfm_lit",
+    "lit_late",
+];
+
+const BRANCH: &[&str] = &[
+    "bcond_out",
+    "bcond_in",
+    "cbz_in",
+    "cbnz_out",
+    "cbz_w",
+    "tbz_in",
+    "tbnz_hi",
+    "tbnz_w",
+    "b_first",
+];
+
 #[test]
 fn pc_relative_adrp_adr_and_literal_loads_in_the_window() {
-    prologue_group(
-        "pcrel",
-        &[
-            "adrp_add",
-            "adrp_ldr",
-            "adrp_split",
-            "adr_first",
-            "adr_self",
-            "ldr_lit_w",
-            "ldr_lit_x",
-            "ldr_lit_s",
-            "ldr_lit_d",
-            "ldr_lit_q",
-            "ldrsw_lit",
-            "prfm_lit",
-            "lit_late",
-        ],
-    );
+    prologue_group("pcrel", PCREL);
 }
 
 #[test]
 fn b_cond_cbz_cbnz_tbz_tbnz_and_b_in_the_window_taken_and_not_taken() {
-    prologue_group(
-        "branch",
-        &[
-            "bcond_out",
-            "bcond_in",
-            "cbz_in",
-            "cbnz_out",
-            "cbz_w",
-            "tbz_in",
-            "tbnz_hi",
-            "tbnz_w",
-            "b_first",
-        ],
-    );
+    prologue_group("branch", BRANCH);
+}
+
+/// `SCOPE_AARCH64_FAR=1`: the 16-byte far patch (`ldr x16, #8; br x16; .quad stub`), which a
+/// process with no free memory within `b` reach of a function gets; its window is four
+/// instructions, so every PC-relative and branch form of the groups above is relocated,
+/// including the ones at offset 12.
+fn far(c: Case) -> Case {
+    c.env("SCOPE_AARCH64_FAR", "1")
+}
+
+#[test]
+fn far_patch_relocates_four_instruction_windows() {
+    prologue_group_with("pcrel", PCREL, far);
+    prologue_group_with("branch", BRANCH, far);
+    // A call inside the window but not its last instruction would return into the copy,
+    // where no unwind information is: refused with the reason.
+    for opt in OPTS {
+        let (_wd, p) = far(Case::new("a64_prologues", opt).aarch64())
+            .regions(&["bl_second"])
+            .run();
+        p.assert_same_behaviour().assert_refused(
+            "bl_second",
+            "would return into the relocated copy of the first 16 bytes",
+        );
+    }
+}
+
+#[test]
+fn far_patch_cxx_exceptions_recursion_and_backtrace() {
+    lenient("ret_cxx_exc", far);
+    exact("ret_recursion", |c| far(c).arg("2000"));
+    exact("ret_backtrace", far);
+}
+
+#[test]
+fn far_patch_is_refused_on_bti_guarded_pages_with_the_reason() {
+    // The way back from the relocated window would be a `br` onto an instruction that is no
+    // landing pad: refused, and the program runs as without the agent.
+    let (_wd, p) = far(Case::new("a64_bti", "O2").aarch64()).run();
+    p.assert_same_behaviour();
+    if p.plain.stdout.contains("before=1") {
+        p.assert_refused("bti_leaf", "BTI-guarded");
+    }
 }
 
 #[test]

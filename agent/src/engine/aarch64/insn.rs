@@ -108,6 +108,28 @@ pub fn inverted_skip(w: u32, skip: u32) -> Option<u32> {
     None
 }
 
+/// A direct branch (`b`, `b.cond`, `cbz`/`cbnz`, `tbz`/`tbnz`) re-aimed `words` instructions
+/// from where it will be placed; `None` for anything else or out of its range.
+pub fn with_offset(w: u32, words: i64) -> Option<u32> {
+    let field = |bits: u32, shift: u32| -> Option<u32> {
+        let half = 1i64 << (bits - 1);
+        if words < -half || words >= half {
+            return None;
+        }
+        let mask = ((1u32 << bits) - 1) << shift;
+        Some((w & !mask) | (((words as u32) << shift) & mask))
+    };
+    if w & 0xfc00_0000 == 0x1400_0000 {
+        field(26, 0)
+    } else if w & 0xff00_0010 == 0x5400_0000 || w & 0x7e00_0000 == 0x3400_0000 {
+        field(19, 5)
+    } else if w & 0x7e00_0000 == 0x3600_0000 {
+        field(14, 5)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +147,16 @@ mod tests {
         // ldr x17, #8
         assert_eq!(ldr_x_literal(0x1000, 17, 0x1008), Some(0x5800_0051));
         assert_eq!(ldr_base(Load::X, 3, 17), 0xf940_0223);
+    }
+
+    #[test]
+    fn branches_are_re_aimed() {
+        assert_eq!(with_offset(0x1400_0005, -1), Some(0x17ff_ffff)); // b
+        assert_eq!(with_offset(0x5400_0200, 2), Some(0x5400_0040)); // b.eq
+        assert_eq!(with_offset(0xb400_0041, 3), Some(0xb400_0061)); // cbz x1
+        assert_eq!(with_offset(0x3728_0082, 1), Some(0x3728_0022)); // tbnz w2, #5
+        assert_eq!(with_offset(0x3728_0082, 1 << 13), None);
+        assert_eq!(with_offset(NOP, 1), None);
     }
 
     #[test]

@@ -188,7 +188,9 @@ pub fn check_back_edges(addr: u64, body: &[u8], p: &Prologue) -> Result<(), Stri
                 pc - addr
             ));
         }
-        if t > lo && t < hi {
+        // A branch of the window itself to a later instruction of the window moves with it.
+        let internal = pc >= lo && pc < hi && t > pc && i.opcode != Opcode::BL;
+        if t > lo && t < hi && !internal {
             return Err(format!(
                 "the instruction at +{:#x} branches inside the {} bytes the patch overwrites (to byte {})",
                 pc - addr,
@@ -283,12 +285,18 @@ fn lands(to: u64) -> bool {
 /// landing pad.
 pub fn relocate(p: &Prologue, at: u64, guarded: bool) -> Result<Vec<u8>, String> {
     let s = p.scratch;
+    let end = p.patch_at + p.len as u64;
     let mut b = Block {
         at,
         code: Vec::new(),
         pending: Vec::new(),
     };
+    // Where each window instruction starts in the copy, and the branches between them
+    // (code index, window index of the target), aimed once every start is known.
+    let mut starts = Vec::with_capacity(p.words.len());
+    let mut internal: Vec<(usize, usize)> = Vec::new();
     for (k, &w) in p.words.iter().enumerate() {
+        starts.push(b.code.len());
         let pc = p.patch_at + 4 * k as u64;
         let i = decode(w).ok_or("undecodable instruction")?;
         let Some(off) = pc_offset(&i) else {
@@ -297,6 +305,11 @@ pub fn relocate(p: &Prologue, at: u64, guarded: bool) -> Result<Vec<u8>, String>
         };
         let target = pc.wrapping_add(off as u64);
         let rt = w & 31;
+        if target > pc && target < end && i.opcode != Opcode::BL {
+            internal.push((b.code.len(), ((target - p.patch_at) / 4) as usize));
+            b.code.push(w);
+            continue;
+        }
         match i.opcode {
             Opcode::ADR => b.load(rt, target),
             Opcode::ADRP => b.load(rt, (pc & !0xfff).wrapping_add(off as u64)),
@@ -315,13 +328,19 @@ pub fn relocate(p: &Prologue, at: u64, guarded: bool) -> Result<Vec<u8>, String>
                 b.code.push(insn::ldr_base(kind, rt, s));
             }
             Opcode::B => b.jump(target, s, guarded)?,
-            Opcode::BL => match insn::bl(b.pc(), target) {
-                Some(w) => b.code.push(w),
-                None => {
-                    b.load(s, target);
-                    b.code.push(insn::blr(s));
-                }
-            },
+            Opcode::BL if k + 1 == p.words.len() => {
+                // The call returns to the instruction after the window, in the function itself,
+                // so unwinders and backtraces see the real return address.
+                b.load(30, pc + 4);
+                b.jump(target, s, guarded)?;
+            }
+            Opcode::BL => {
+                return Err(format!(
+                    "the call at +{:#x} would return into the relocated copy of the first {} bytes (no unwind information there)",
+                    pc - p.patch_at,
+                    p.len
+                ))
+            }
             _ => {
                 // Conditional: inverted, skipping the branch to the target (one `b`, or a
                 // literal load and `br`).
@@ -333,7 +352,12 @@ pub fn relocate(p: &Prologue, at: u64, guarded: bool) -> Result<Vec<u8>, String>
             }
         }
     }
-    b.jump(p.patch_at + p.len as u64, s, guarded)?;
+    b.jump(end, s, guarded)?;
+    for (idx, k) in internal {
+        let words = starts[k] as i64 - idx as i64;
+        b.code[idx] =
+            insn::with_offset(b.code[idx], words).ok_or("internal branch out of range")?;
+    }
     b.finish()
 }
 
@@ -402,6 +426,46 @@ mod tests {
         assert_eq!((p.len, p.landing), (8, Some(insn::BTI_C)));
         let r = words(&relocate(&p, FUNC + 0x1000, false).unwrap());
         assert_eq!(&r[..2], &[0xd503_233f, 0xa9bf_7bfd]);
+    }
+
+    #[test]
+    fn branches_between_window_instructions_move_with_them() {
+        // cbz x0, +12 (to the 4th instruction); add; add; add x0, x0, #1; ret  (far: 4-word window)
+        let code = bytes(&[
+            0xb400_0060,
+            0x9100_0400,
+            0x9100_0400,
+            0x9100_0400,
+            0xd65f_03c0,
+        ]);
+        let p = analyse(FUNC, &code, 20, Reach::Far).unwrap();
+        let r = words(&relocate(&p, FUNC + 0x1000, false).unwrap());
+        assert_eq!(
+            &r[..4],
+            &[0xb400_0060, 0x9100_0400, 0x9100_0400, 0x9100_0400]
+        );
+        assert_eq!(r[4], insn::b(FUNC + 0x1010, FUNC + 16).unwrap());
+    }
+
+    #[test]
+    fn a_call_ending_the_window_returns_into_the_function() {
+        // bl +0x100 as the only window instruction
+        let code = bytes(&[0x9400_0040, 0xd65f_03c0]);
+        let p = analyse(FUNC, &code, 8, Reach::Near).unwrap();
+        let r = words(&relocate(&p, FUNC + 0x1000, false).unwrap());
+        assert_eq!(r[0] & 0xff00_001f, 0x5800_001e); // ldr x30, =FUNC + 4
+        assert_eq!(r[1], insn::b(FUNC + 0x1004, FUNC + 0x100).unwrap());
+        // Not the last instruction of a far window: refused.
+        let code = bytes(&[
+            0x9400_0040,
+            0x9100_0400,
+            0x9100_0400,
+            0x9100_0400,
+            0xd65f_03c0,
+        ]);
+        let p = analyse(FUNC, &code, 20, Reach::Far).unwrap();
+        let e = relocate(&p, FUNC + 0x1000, false).unwrap_err();
+        assert!(e.contains("would return into the relocated copy"), "{e}");
     }
 
     #[test]
