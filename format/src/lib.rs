@@ -29,7 +29,9 @@ mod files;
 mod manifest;
 mod merge;
 mod names;
+mod outline;
 mod rank_writer;
+mod raw_copy;
 mod reader;
 mod world;
 
