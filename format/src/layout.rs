@@ -87,15 +87,27 @@ pub fn lay_out(
             ..attrs.clone()
         })
     };
-    create_output(out, fill, incomplete)
+    let mut plans = create_output(out, fill, incomplete)?;
+    let len = std::fs::metadata(out).map(|m| m.len()).map_err(|source| {
+        let _ = std::fs::remove_file(out);
+        FormatError::Io {
+            path: out.to_path_buf(),
+            source,
+        }
+    })?;
+    for (_, plan) in &mut plans {
+        plan.set_output_len(len);
+    }
+    Ok(plans)
 }
 
 /// Copies rank file `input` into the laid-out `out` as `plan` says; returns the rank's events.
 /// Safe to run for different plans of one layout at the same time, from any process on any
 /// node that sees `out`: `out` is opened for writing only (no create, no truncation, no HDF5)
 /// and written only at the plan's byte ranges. Refuses, before writing anything, an input whose
-/// manifest does not match the plan (another rank, length, clock or ranges; no manifest) and a
-/// plan reaching past the end of `out`.
+/// manifest does not match the plan (another rank, length, clock or ranges; no manifest) and an
+/// output that is not as `lay_out` left it (another length: another layout's file, or a file
+/// changed since, e.g. by a commit that grew it).
 pub fn copy_planned(out: &Path, plan: &CopyPlan, input: &Path) -> Result<u64, FormatError> {
     let refuse = |path: &Path, message: String| FormatError::Layout {
         path: path.to_path_buf(),
@@ -123,14 +135,14 @@ pub fn copy_planned(out: &Path, plan: &CopyPlan, input: &Path) -> Result<u64, Fo
         .open(out)
         .map_err(io)?;
     let out_len = raw.metadata().map_err(io)?.len();
-    let runs = plan.columns().iter().flat_map(|c| &c.runs);
-    if let Some(r) = runs
-        .into_iter()
-        .find(|r| r.dst.saturating_add(r.len) > out_len)
-    {
+    if out_len != plan.output_len() {
         return Err(refuse(
             out,
-            format!("planned run {r:?} ends past the end of the file ({out_len} bytes)"),
+            format!(
+                "the output is {out_len} bytes, the layout of the plan made it {} \
+                 (another layout, or changed since)",
+                plan.output_len()
+            ),
         ));
     }
     let sink = Sink {

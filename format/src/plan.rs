@@ -3,14 +3,15 @@
 //! compact encoding.
 //!
 //! Encoding, little-endian: magic `SCOPECP1`, body length (u64), FNV-1a checksum of the body
-//! (u64), then the body: rank (u32), finished (u32, 0 or 1), the rank file's length (u64), its
-//! events (u64), its two clock samples (3 × i64 each, `[i64::MIN, 0, 0]` when not taken), the
+//! (u64), then the body: rank (u32), finished (u32, 0 or 1), the rank file's length (u64), the
+//! laid-out output's length (u64), the rank's events (u64), its two clock samples (3 × i64 each, `[i64::MIN, 0, 0]` when not taken), the
 //! number of columns (u32), and per column: whether its values are times to move into rank 0's
 //! time base (u32, 0 or 1), its number of runs (u32) and per run source offset, destination
 //! offset and length in bytes (3 × u64).
 //! Invariants: `from_bytes(&p.to_bytes()) == Ok(p)`; `from_bytes` refuses anything else that is
 //! not exactly one plan (truncated, padded, a flipped byte, counts larger than the bytes), and
-//! every run it accepts is non-empty, whole int64 values, and inside the rank file's length.
+//! every run it accepts is non-empty, whole int64 values, inside the rank file's length at its
+//! source and inside the output's length at its destination.
 
 use crate::clock::{ClockSample, ClockSync};
 use crate::manifest::{checksum, Manifest, USERBLOCK};
@@ -46,6 +47,7 @@ pub struct CopyPlan {
     rank: u32,
     finished: bool,
     input_len: u64,
+    output_len: u64,
     events: u64,
     clock: ClockSync,
     columns: Vec<ColumnCopy>,
@@ -58,6 +60,7 @@ impl CopyPlan {
             rank,
             finished: m.finished,
             input_len: m.file_len,
+            output_len: 0,
             events: m.regions.iter().map(|r| r.len).sum(),
             clock: m.clock,
             columns: Vec::new(),
@@ -66,6 +69,11 @@ impl CopyPlan {
 
     pub(crate) fn push(&mut self, column: ColumnCopy) {
         self.columns.push(column);
+    }
+
+    /// Records the length of the laid-out output, once it is closed.
+    pub(crate) fn set_output_len(&mut self, len: u64) {
+        self.output_len = len;
     }
 
     /// The rank whose file this plan copies.
@@ -82,6 +90,12 @@ impl CopyPlan {
     /// The rank file's length the plan was made for.
     pub fn input_len(&self) -> u64 {
         self.input_len
+    }
+
+    /// The output's length when `lay_out` closed it: copies never change it, so a leader finds
+    /// it unchanged until the commit (which may grow it with new metadata).
+    pub fn output_len(&self) -> u64 {
+        self.output_len
     }
 
     /// The rank's events (the sum of its regions' lengths).
@@ -157,6 +171,7 @@ impl CopyPlan {
         body.extend_from_slice(&self.rank.to_le_bytes());
         body.extend_from_slice(&u32::from(self.finished).to_le_bytes());
         body.extend_from_slice(&self.input_len.to_le_bytes());
+        body.extend_from_slice(&self.output_len.to_le_bytes());
         body.extend_from_slice(&self.events.to_le_bytes());
         for s in [self.clock.begin, self.clock.end] {
             for v in s.map_or([NO_TIME, 0, 0], ClockSample::to_array) {
@@ -205,7 +220,8 @@ fn decode(bytes: &[u8]) -> Result<CopyPlan, String> {
     if checksum(rd.0) != sum {
         return Err("checksum mismatch".into());
     }
-    let (rank, finished, input_len, events) = (rd.u32()?, rd.u32()?, rd.u64()?, rd.u64()?);
+    let (rank, finished) = (rd.u32()?, rd.u32()?);
+    let (input_len, output_len, events) = (rd.u64()?, rd.u64()?, rd.u64()?);
     let mut samples = [None, None];
     for s in &mut samples {
         let v = [rd.i64()?, rd.i64()?, rd.i64()?];
@@ -238,10 +254,12 @@ fn decode(bytes: &[u8]) -> Result<CopyPlan, String> {
             };
             let inside = r.src >= USERBLOCK
                 && r.src.checked_add(r.len).is_some_and(|end| end <= input_len)
-                && r.dst.checked_add(r.len).is_some();
+                && r.dst
+                    .checked_add(r.len)
+                    .is_some_and(|end| end <= output_len);
             if r.len == 0 || !r.len.is_multiple_of(8) || !inside {
                 return Err(format!(
-                    "run {r:?} is not int64 values inside the rank file"
+                    "run {r:?} is not int64 values inside the rank file and the output"
                 ));
             }
             runs.push(r);
@@ -255,6 +273,7 @@ fn decode(bytes: &[u8]) -> Result<CopyPlan, String> {
         rank,
         finished,
         input_len,
+        output_len,
         events,
         clock: ClockSync {
             begin: samples[0],

@@ -301,9 +301,10 @@ fn forge(bytes: &[u8], edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
 
 /// Offsets in a plan's body: the number of columns, then the first column's align flag, run
 /// count and first run (source, destination, length).
-const N_COLUMNS: usize = 72;
-const RUN0_SRC: usize = 84;
-const RUN0_LEN: usize = 100;
+const N_COLUMNS: usize = 80;
+const RUN0_SRC: usize = 92;
+const RUN0_DST: usize = 100;
+const RUN0_LEN: usize = 108;
 
 fn refused(bytes: &[u8]) -> String {
     match CopyPlan::from_bytes(bytes) {
@@ -346,7 +347,7 @@ fn copy_plans_round_trip_and_anything_else_is_refused() {
     // Rank 3 has no region: a plan with no column.
     let p3 = &plans[3].1;
     assert_eq!((p3.columns().len(), p3.events(), p3.bytes()), (0, 0, 0));
-    assert_eq!(p3.to_bytes().len(), 24 + 76);
+    assert_eq!(p3.to_bytes().len(), 24 + 84);
 
     let bytes = p0.to_bytes();
     for n in 0..bytes.len() {
@@ -385,8 +386,10 @@ fn copy_plans_round_trip_and_anything_else_is_refused() {
     assert!(refused(&forge(&bytes, put_u64(RUN0_SRC, 8))).contains("inside the rank file"));
     assert!(refused(&forge(&bytes, put_u32(4, 2))).contains("finished is 2"));
     assert!(refused(&forge(&bytes, put_u32(N_COLUMNS + 4, 2))).contains("align is 2"));
-    // A clock sample not taken with values in it.
-    assert!(refused(&forge(&bytes, put_u64(32, 1))).contains("not taken"));
+    let beyond = p0.output_len() - 8;
+    assert!(refused(&forge(&bytes, put_u64(RUN0_DST, beyond))).contains("and the output"));
+    // A clock sample not taken (rank 0 has none) with values in it.
+    assert!(refused(&forge(&bytes, put_u64(40, 1))).contains("not taken"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -436,11 +439,11 @@ fn copy_planned_refuses_a_rank_file_the_plan_was_not_made_for() {
     });
     let moved = CopyPlan::from_bytes(&moved).unwrap();
     assert!(message(copy_planned(&out, &moved, file0)).contains("lies elsewhere"));
-    // A plan of another layout reaching past the end of this output.
+    // A plan of another layout.
     let small = dir.join("small.h5");
     lay_out(&small, &manifests(&inputs[3..4]), &attrs(6, false, vec![])).unwrap();
     let small_before = std::fs::read(&small).unwrap();
-    assert!(message(copy_planned(&small, p0, file0)).contains("past the end"));
+    assert!(message(copy_planned(&small, p0, file0)).contains("another layout"));
     assert_eq!(std::fs::read(&small).unwrap(), small_before);
     // Nothing was written by any refused copy; the right file is still copied.
     assert_eq!(std::fs::read(&out).unwrap(), before);
