@@ -115,6 +115,17 @@ impl FileAttrs {
         kit.attr_str(root, "clock", crate::CLOCK)
     }
 
+    /// Rewrites the attributes on the root of `file`, which has them already (a laid-out
+    /// output at commit): `complete` last, after the others are flushed to disk.
+    pub(crate) fn rewrite(&self, file: &hdf5::File, p: &Path) -> Result<(), FormatError> {
+        write_str(file, "scope_version", &self.version, p)?;
+        write_i64(file, "ranks", self.ranks, p)?;
+        write_i64s(file, "missing_ranks", &self.missing_ranks, p)?;
+        write_str(file, "clock", crate::CLOCK, p)?;
+        file.flush().at(p)?;
+        write_i64(file, "complete", i64::from(self.complete), p)
+    }
+
     pub(crate) fn read(file: &hdf5::File) -> FileAttrs {
         FileAttrs {
             ranks: read_i64(file, "ranks").unwrap_or(0),

@@ -1,4 +1,5 @@
-//! Errors of the format layer: every one names the file it concerns.
+//! Errors of the format layer: every one names the file it concerns, or the message it could
+//! not decode (a copy plan received over MPI).
 
 use std::path::PathBuf;
 
@@ -12,6 +13,8 @@ pub enum FormatError {
     },
     #[error("{path}: {message}")]
     Layout { path: PathBuf, message: String },
+    #[error("{what}: {message}")]
+    Decode { what: &'static str, message: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

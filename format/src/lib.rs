@@ -19,27 +19,35 @@
 //! per-rank file (`rank_<N>.h5`) uses the same layout with one rank group, so a per-rank file is a
 //! valid profile on its own and salvage after a crash is a plain merge. A per-rank file starts
 //! with a 4 KiB HDF5 user block, which holds the file's manifest once its writer has closed it
-//! (`manifest.rs`; HDF5 readers skip the block).
+//! (`manifest.rs`; HDF5 readers skip the block). A run finalized past one node writes the same
+//! layout: rank 0 lays the file out from the ranks' manifests, node leaders copy the data in
+//! parallel, rank 0 commits the root attributes (`layout.rs`).
 
 mod attrs;
 mod clock;
 mod error;
 mod ffi;
 mod files;
+mod layout;
 mod manifest;
 mod merge;
 mod names;
+mod outline;
+mod plan;
 mod rank_writer;
+mod raw_copy;
 mod reader;
 mod world;
 
 pub use attrs::{FileAttrs, RankAttrs, WINDOW};
 pub use clock::{ClockSample, ClockSync, CLOCK_ERROR, CLOCK_SYNC_BEGIN, CLOCK_SYNC_END};
 pub use error::FormatError;
+pub use layout::{commit, copy_planned, lay_out, read_manifest_bytes};
 pub use merge::{merge, merge_rank_dir, DirMerge, MergeInput, MergeReport};
 pub use names::{
     decode_region_name, encode_region_name, rank_file_name, rank_group_name, rank_of_file_name,
 };
+pub use plan::{ByteRun, ColumnCopy, CopyPlan};
 pub use rank_writer::RankWriter;
 pub use reader::{Intervals, ProfileReader};
 pub use world::{

@@ -106,7 +106,7 @@ pub(crate) fn raw_runs(sd: &hdf5::Dataset, n: usize, file_len: u64) -> Option<Ve
 }
 
 /// FNV-1a, 64 bits: catches a torn or stale block, not an adversary.
-fn checksum(bytes: &[u8]) -> u64 {
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
@@ -255,14 +255,41 @@ impl Manifest {
 
     /// The manifest of the file `raw` (`file_len` bytes), if it has a valid one.
     pub(crate) fn read(raw: &std::fs::File, file_len: u64) -> Option<Manifest> {
-        use std::os::unix::fs::FileExt;
-        if file_len < USERBLOCK {
+        Manifest::decode(&read_block(raw, file_len)?, file_len)
+    }
+
+    /// As `read`, with the manifest's encoding (header and body, not the block's padding):
+    /// what a rank sends to rank 0 for the parallel layout (`layout.rs`).
+    pub(crate) fn read_encoded(raw: &std::fs::File, file_len: u64) -> Option<(Manifest, Vec<u8>)> {
+        let block = read_block(raw, file_len)?;
+        let m = Manifest::decode(&block, file_len)?;
+        let used = HEADER + u32::from_le_bytes(block.get(8..12)?.try_into().ok()?) as usize;
+        Some((m, block.get(..used)?.to_vec()))
+    }
+
+    /// The manifest encoded in `bytes` (exactly what `read_encoded` returned, e.g. received
+    /// from another node), with every check of `decode` but those against the file, which the
+    /// receiver cannot see: the length and byte ranges are checked against the length the
+    /// manifest records. The side that has the file checks them again (`read`).
+    pub(crate) fn decode_detached(bytes: &[u8]) -> Option<Manifest> {
+        let body_len = u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize;
+        if bytes.len() != HEADER.checked_add(body_len)? {
             return None;
         }
-        let mut block = [0u8; USERBLOCK as usize];
-        raw.read_exact_at(&mut block, 0).ok()?;
-        Manifest::decode(&block, file_len)
+        let recorded = u64::from_le_bytes(bytes.get(HEADER..HEADER + 8)?.try_into().ok()?);
+        Manifest::decode(bytes, recorded)
     }
+}
+
+/// The user block of the file `raw` (`file_len` bytes), if it has one.
+fn read_block(raw: &std::fs::File, file_len: u64) -> Option<[u8; USERBLOCK as usize]> {
+    use std::os::unix::fs::FileExt;
+    if file_len < USERBLOCK {
+        return None;
+    }
+    let mut block = [0u8; USERBLOCK as usize];
+    raw.read_exact_at(&mut block, 0).ok()?;
+    Some(block)
 }
 
 struct Cursor<'a>(&'a [u8]);
@@ -412,6 +439,31 @@ mod tests {
         assert_eq!(
             Manifest::decode(&[0u8; USERBLOCK as usize], m.file_len),
             None
+        );
+    }
+
+    #[test]
+    fn a_detached_manifest_is_checked_against_the_length_it_records() {
+        let m = sample();
+        let bytes = m.encode().unwrap();
+        assert_eq!(Manifest::decode_detached(&bytes), Some(m.clone()));
+        // Exactly the encoding: no padding, nothing cut.
+        let mut padded = bytes.clone();
+        padded.push(0);
+        assert_eq!(Manifest::decode_detached(&padded), None);
+        for n in 0..bytes.len() {
+            assert_eq!(Manifest::decode_detached(&bytes[..n]), None, "{n} bytes");
+        }
+        // A run past the length the manifest records is still refused.
+        let mut bad = m.clone();
+        bad.regions[1].columns[2][0].addr = m.file_len - 4;
+        assert_eq!(Manifest::decode_detached(&bad.encode().unwrap()), None);
+        // Another recorded length is fine as long as every run fits in it.
+        let mut other = m.clone();
+        other.file_len = 60_000;
+        assert_eq!(
+            Manifest::decode_detached(&other.encode().unwrap()),
+            Some(other)
         );
     }
 

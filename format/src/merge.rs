@@ -5,24 +5,25 @@
 //! created. When the input column is what `RankWriter` writes (chunked, unfiltered, native
 //! int64, every chunk allocated inside the file) its chunks are copied byte for byte from the
 //! input file into that space with `copy_file_range`, as `cp` does: one copy inside the kernel,
-//! no user-space buffer. A rank file that `RankWriter` closed carries a manifest of all that
-//! (`manifest.rs`), so the merge does not open it with HDF5 at all; one without (a rank killed
-//! before it closed its file) is read through HDF5 to find its chunks. Any other input (a
-//! foreign or damaged file) goes through HDF5 in slices of `SLICE` elements. The output's
-//! objects are created with HDF5's C calls (`ffi.rs`): for files of a few thousand events that
-//! work, not the bytes, is most of the merge.
+//! no user-space buffer (`raw_copy.rs`). A rank file that `RankWriter` closed carries a manifest
+//! of all that (`manifest.rs`), so the merge does not open it with HDF5 at all; one without (a
+//! rank killed before it closed its file) is read through HDF5 to find its chunks. Any other
+//! input (a foreign or damaged file) goes through HDF5 in slices of `SLICE` elements. The
+//! output's objects are created with HDF5's C calls (`outline.rs`, shared with the parallel
+//! layout of `layout.rs`): for files of a few thousand events that work, not the bytes, is most
+//! of the merge.
 //! Invariant: an unreadable input never aborts the merge; it is reported and its rank listed
 //! as missing by the caller.
 
 use crate::attrs::{FileAttrs, RankAttrs};
 use crate::clock::ClockSync;
 use crate::error::AtPath;
-use crate::ffi::{self, Hid, Kit};
+use crate::ffi::{self, Hid};
 use crate::manifest::{raw_runs, Manifest};
-use crate::names::{encode_region_name, rank_group_name};
+use crate::names::rank_group_name;
+use crate::outline::{create_output, Out};
+use crate::raw_copy::{aligns, Sink, Src};
 use crate::FormatError;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Elements copied per slice (8 MiB of int64).
@@ -62,57 +63,43 @@ fn merge_with(
     out: &Path,
     attrs: impl FnOnce(&MergeReport) -> FileAttrs,
 ) -> Result<MergeReport, FormatError> {
-    let file = crate::files::create_excl(out).at(out)?;
-    let result = fill(&file, inputs, out, attrs).and_then(|report| {
-        match (inputs.is_empty(), report.ranks_merged.is_empty()) {
-            (false, true) => Err(FormatError::Layout {
-                path: out.to_path_buf(),
-                message: format!(
-                    "no rank file could be merged ({})",
-                    report
-                        .unreadable
-                        .first()
-                        .map(|(r, why)| format!("rank {r}: {why}"))
-                        .unwrap_or_default()
-                ),
-            }),
-            _ => Ok(report),
-        }
-    });
-    let closed = file.close().at(out);
-    match (result, closed) {
-        (Ok(report), Ok(())) => Ok(report),
-        (Err(e), _) | (Ok(_), Err(e)) => {
-            let _ = std::fs::remove_file(out);
-            Err(e)
-        }
-    }
+    let no_rank_merged = |report: &MergeReport| FormatError::Layout {
+        path: out.to_path_buf(),
+        message: format!(
+            "no rank file could be merged ({})",
+            report
+                .unreadable
+                .first()
+                .map(|(r, why)| format!("rank {r}: {why}"))
+                .unwrap_or_default()
+        ),
+    };
+    create_output(
+        out,
+        |o| fill(o, inputs),
+        |report| match (inputs.is_empty(), report.ranks_merged.is_empty()) {
+            (false, true) => Err(no_rank_merged(report)),
+            _ => Ok(attrs(report)),
+        },
+    )
 }
 
-fn fill(
-    file: &hdf5::File,
-    inputs: &[MergeInput],
-    out: &Path,
-    attrs: impl FnOnce(&MergeReport) -> FileAttrs,
-) -> Result<MergeReport, FormatError> {
+fn fill(out: &Out, inputs: &[MergeInput]) -> Result<MergeReport, FormatError> {
     // A second descriptor on the output for the raw copies; HDF5 never touches the raw data
     // of a contiguous dataset it did not write itself (no page buffer, no sieve reads).
     let raw_out = std::fs::OpenOptions::new()
         .write(true)
-        .open(out)
+        .open(out.path)
         .map_err(|source| FormatError::Io {
-            path: out.to_path_buf(),
+            path: out.path.to_path_buf(),
             source,
         })?;
-    let kit = Kit::new().map_err(|message| FormatError::Layout {
-        path: out.to_path_buf(),
-        message,
-    })?;
     let dst = Dst {
-        file,
-        raw: &raw_out,
-        path: out,
-        kit: &kit,
+        out,
+        sink: Sink {
+            raw: &raw_out,
+            path: out.path,
+        },
     };
     let mut report = MergeReport::default();
     for input in inputs {
@@ -127,10 +114,6 @@ fn fill(
             Err(e) => report.unreadable.push((input.rank, e.to_string())),
         }
     }
-    attrs(&report)
-        .write_new(dst.kit, file.id())
-        .map_err(|m| dst.err(m))?;
-    file.flush().at(out)?;
     Ok(report)
 }
 
@@ -212,201 +195,33 @@ pub fn merge_rank_dir(
     })
 }
 
-/// The output: HDF5's handle, a plain descriptor on the same file, and what its objects are
-/// created with.
+/// The output: its objects (`outline.rs`) and a plain descriptor on the same file.
 struct Dst<'a> {
-    file: &'a hdf5::File,
-    raw: &'a File,
-    path: &'a Path,
-    kit: &'a Kit,
-}
-
-/// One input file: a plain descriptor and its length.
-struct Src<'a> {
-    raw: File,
-    len: u64,
-    path: &'a Path,
-}
-
-impl Dst<'_> {
-    fn err(&self, message: String) -> FormatError {
-        FormatError::Layout {
-            path: self.path.to_path_buf(),
-            message,
-        }
-    }
-
-    /// Creates `rank<N>` with its attributes (its MPI window, where known, in rank 0's time
-    /// base; its clock samples and error bound, where measured) and its `regions` group;
-    /// returns the latter.
-    fn rank_group(
-        &self,
-        rank: u32,
-        attrs: &RankAttrs,
-        window: [Option<i64>; 2],
-        clock: &ClockSync,
-    ) -> Result<Hid, FormatError> {
-        let e = |m| self.err(m);
-        let g = ffi::create_group(self.file.id(), &rank_group_name(rank)).map_err(e)?;
-        attrs.write_new(self.kit, g.id()).map_err(e)?;
-        for (name, v) in crate::attrs::WINDOW.iter().zip(window) {
-            if let Some(v) = v {
-                self.kit
-                    .attr_i64(g.id(), name, clock.to_reference(v))
-                    .map_err(e)?;
-            }
-        }
-        for (name, sample) in [
-            (crate::CLOCK_SYNC_BEGIN, clock.begin),
-            (crate::CLOCK_SYNC_END, clock.end),
-        ] {
-            if let Some(sample) = sample {
-                self.kit
-                    .attr_i64s(g.id(), name, &sample.to_array())
-                    .map_err(e)?;
-            }
-        }
-        if clock.begin.is_some() || clock.end.is_some() {
-            self.kit
-                .attr_i64(g.id(), crate::CLOCK_ERROR, clock.error_ns())
-                .map_err(e)?;
-        }
-        ffi::create_group(g.id(), "regions").map_err(e)
-    }
-
-    /// Creates a region's group, with its `name` attribute when there is one.
-    fn region_group(
-        &self,
-        regions: &Hid,
-        link: &str,
-        name: Option<&str>,
-    ) -> Result<Hid, FormatError> {
-        let e = |m| self.err(m);
-        let g = ffi::create_group(regions.id(), link).map_err(e)?;
-        if let Some(name) = name {
-            self.kit.attr_str(g.id(), "name", name).map_err(e)?;
-        }
-        Ok(g)
-    }
-
-    /// Copies `elems` values of column `col` at `from_off` of `src` to `to_off` of the output:
-    /// byte for byte, or moved into rank 0's time base where `aligns(col, clock)`.
-    fn copy_values(
-        &self,
-        src: &Src,
-        col: &str,
-        from_off: u64,
-        to_off: u64,
-        elems: u64,
-        clock: &ClockSync,
-    ) -> Result<(), FormatError> {
-        if aligns(col, clock) {
-            self.copy_aligned(src, from_off, to_off, elems, clock)
-        } else {
-            self.copy(src, from_off, to_off, elems * 8)
-        }
-    }
-
-    /// Copies `elems` time values at `from_off` of `src` to `to_off` of the output, moved into
-    /// rank 0's time base by `clock`.
-    fn copy_aligned(
-        &self,
-        src: &Src,
-        from_off: u64,
-        to_off: u64,
-        elems: u64,
-        clock: &ClockSync,
-    ) -> Result<(), FormatError> {
-        use std::os::unix::fs::FileExt;
-        const BLOCK: u64 = 1 << 16;
-        let mut buf = vec![0u8; (BLOCK.min(elems) * 8) as usize];
-        let mut done = 0u64;
-        while done < elems {
-            let n = BLOCK.min(elems - done);
-            let part = &mut buf[..(n * 8) as usize];
-            src.raw
-                .read_exact_at(part, from_off + done * 8)
-                .map_err(|source| FormatError::Io {
-                    path: src.path.to_path_buf(),
-                    source,
-                })?;
-            for v in part.chunks_exact_mut(8) {
-                let t = i64::from_le_bytes(v.try_into().expect("8 bytes"));
-                v.copy_from_slice(&clock.to_reference(t).to_le_bytes());
-            }
-            self.raw
-                .write_all_at(part, to_off + done * 8)
-                .map_err(|source| FormatError::Io {
-                    path: self.path.to_path_buf(),
-                    source,
-                })?;
-            done += n;
-        }
-        Ok(())
-    }
-
-    /// Copies `len` bytes at `from_off` of `src` to `to_off` of the output.
-    fn copy(&self, src: &Src, from_off: u64, to_off: u64, len: u64) -> Result<(), FormatError> {
-        let io = |source| FormatError::Io {
-            path: src.path.to_path_buf(),
-            source,
-        };
-        if !ffi::copy_range(&src.raw, from_off, self.raw, to_off, len).map_err(io)? {
-            copy_range_std(&src.raw, from_off, self.raw, to_off, len).map_err(io)?;
-        }
-        Ok(())
-    }
+    out: &'a Out<'a>,
+    sink: Sink<'a>,
 }
 
 /// Copies one rank; returns its events and whether its file says the rank finished.
 fn copy_rank(dst: &Dst, input: &MergeInput) -> Result<(u64, bool), FormatError> {
-    let io = |source| FormatError::Io {
-        path: input.path.clone(),
-        source,
-    };
-    let raw = File::open(&input.path).map_err(io)?;
-    let len = raw.metadata().map_err(io)?.len();
-    let src = Src {
-        raw,
-        len,
-        path: &input.path,
-    };
-    match Manifest::read(&src.raw, len) {
+    let src = Src::open(&input.path)?;
+    match Manifest::read(&src.raw, src.len) {
         Some(m) if m.attrs.rank == i64::from(input.rank) => copy_listed(dst, &src, input.rank, &m),
         _ => copy_through_hdf5(dst, &src, input.rank),
     }
 }
 
 /// Copies a rank file that carries a manifest (what `RankWriter` closed): the manifest says
-/// everything, so the input is never opened with HDF5.
+/// everything, so the input is never opened with HDF5. Each column is copied as soon as it is
+/// created.
 fn copy_listed(dst: &Dst, src: &Src, rank: u32, m: &Manifest) -> Result<(u64, bool), FormatError> {
-    let regions = dst.rank_group(rank, &m.attrs, m.window, &m.clock)?;
-    let mut events = 0u64;
-    for r in &m.regions {
-        let g = dst.region_group(&regions, &encode_region_name(&r.name), Some(&r.name))?;
-        let space = ffi::space_1d(r.len).map_err(|m| dst.err(m))?;
-        for (col, runs) in crate::COLUMNS.iter().zip(&r.columns) {
-            let (_ds, offset) = dst
-                .kit
-                .column(g.id(), col, &space)
-                .map_err(|m| dst.err(m))?;
-            if r.len == 0 {
-                continue;
-            }
-            let base = offset.ok_or_else(|| dst.err(format!("{col}: no space allocated")))?;
-            for run in runs {
-                dst.copy_values(
-                    src,
-                    col,
-                    run.addr,
-                    base + run.first * 8,
-                    run.elems,
-                    &m.clock,
-                )?;
-            }
+    let events = dst.out.listed(rank, m, |p| {
+        let align = aligns(p.col, &m.clock).then_some(&m.clock);
+        for run in p.runs {
+            dst.sink
+                .copy_values(src, run.addr, p.base + run.first * 8, run.elems, align)?;
         }
-        events += r.len;
-    }
+        Ok(())
+    })?;
     Ok((events, m.finished))
 }
 
@@ -426,7 +241,7 @@ fn copy_through_hdf5(dst: &Dst, src: &Src, rank: u32) -> Result<(u64, bool), For
     };
     let window = crate::attrs::WINDOW.map(|n| crate::attrs::read_i64(&sg, n));
     let clock = crate::attrs::read_clock(&sg);
-    let dregions = dst.rank_group(rank, &rank_attrs, window, &clock)?;
+    let dregions = dst.out.rank_group(rank, &rank_attrs, window, &clock)?;
     let mut events = 0u64;
     let Some(regions) = regions else {
         return Ok((0, finished));
@@ -434,7 +249,7 @@ fn copy_through_hdf5(dst: &Dst, src: &Src, rank: u32) -> Result<(u64, bool), For
     for link in regions.member_names().at(path)? {
         let sr = regions.group(&link).at(path)?;
         let name = crate::attrs::read_str(&sr, "name");
-        let dr = dst.region_group(&dregions, &link, name.as_deref())?;
+        let dr = dst.out.region_group(&dregions, &link, name.as_deref())?;
         for col in crate::COLUMNS {
             if !sr.link_exists(col) {
                 continue;
@@ -448,12 +263,6 @@ fn copy_through_hdf5(dst: &Dst, src: &Src, rank: u32) -> Result<(u64, bool), For
     Ok((events, finished))
 }
 
-/// Values of column `col` must be moved into rank 0's time base: it holds times
-/// (`start_times`, `end_times`) and the rank's clock is not rank 0's.
-fn aligns(col: &str, clock: &ClockSync) -> bool {
-    (col == crate::COLUMNS[0] || col == crate::COLUMNS[1]) && !clock.is_identity()
-}
-
 fn copy_column(
     src: &hdf5::Group,
     dst_group: &Hid,
@@ -462,24 +271,25 @@ fn copy_column(
     to_file: &Dst,
     clock: &ClockSync,
 ) -> Result<usize, FormatError> {
-    let (src_path, dst_path) = (from_file.path, to_file.path);
+    let (src_path, dst_path) = (from_file.path, to_file.out.path);
     let sd = src.dataset(col).at(src_path)?;
     let n = sd.size();
+    let out = to_file.out;
     // Space allocated now (so its address is known), never filled (every byte gets copied).
-    let space = ffi::space_1d(n as u64).map_err(|m| to_file.err(m))?;
-    let (dd, offset) = to_file
+    let space = ffi::space_1d(n as u64).map_err(|m| out.err(m))?;
+    let (dd, offset) = out
         .kit
         .column(dst_group.id(), col, &space)
-        .map_err(|m| to_file.err(m))?;
+        .map_err(|m| out.err(m))?;
     if let (Some(runs), Some(base)) = (raw_runs(&sd, n, from_file.len), offset) {
+        let align = aligns(col, clock).then_some(clock);
         for run in runs {
-            to_file.copy_values(
+            to_file.sink.copy_values(
                 from_file,
-                col,
                 run.addr,
                 base + run.first * 8,
                 run.elems,
-                clock,
+                align,
             )?;
         }
         return Ok(n);
@@ -498,32 +308,11 @@ fn copy_column(
     Ok(n)
 }
 
-/// `Dst::copy` where `copy_file_range` with offsets cannot be used: `std::io::copy` between the
-/// two files (which falls back to read/write where it must).
-fn copy_range_std(
-    from: &File,
-    from_off: u64,
-    to: &File,
-    to_off: u64,
-    len: u64,
-) -> std::io::Result<()> {
-    let (mut from, mut to) = (from, to);
-    from.seek(SeekFrom::Start(from_off))?;
-    to.seek(SeekFrom::Start(to_off))?;
-    let copied = std::io::copy(&mut from.take(len), &mut to)?;
-    if copied != len {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("copied {copied} of {len} bytes at offset {from_off}"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{ProfileReader, RankWriter};
+    use std::fs::File;
 
     /// Zeroes the user block, as in a file whose writer was killed before it closed it.
     fn strip_manifest(path: &Path) {
