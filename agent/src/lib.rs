@@ -33,6 +33,7 @@ mod client;
 mod engine;
 #[cfg(test)]
 mod layers;
+mod leaders;
 mod lifecycle;
 mod mpi;
 mod output;

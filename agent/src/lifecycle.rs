@@ -9,7 +9,7 @@
 //! takes part in the same collectives whatever failed locally, so no rank hangs.
 
 use crate::base::{clock, log, target};
-use crate::{client, engine, mpi, output, placement, python, recorder, resolve};
+use crate::{client, engine, leaders, mpi, output, placement, python, recorder, resolve};
 use scope_config::env;
 use scope_format::rank_file_name;
 use std::path::PathBuf;
@@ -377,6 +377,28 @@ pub fn before_mpi_finalize() {
                 log::error(&format!("closing my rank file: {e}"));
             }
         }
+        // Collective: past one node, rank 0 lays the file out and node leaders copy
+        // (`leaders.rs`); a failure before any copy falls back to the serial merge below.
+        if !spawned && place.shared.is_some() && place.senders().is_empty() {
+            let parallel = with_life(|l| {
+                l.mpi
+                    .as_ref()
+                    .map(|m| merge_in_parallel(m, rank, size, &place, &out))
+            })
+            .flatten();
+            if let Some(written) = parallel {
+                if rank == 0 {
+                    report_python_unmatched(written.as_deref());
+                }
+                with_life(|l| {
+                    if let Some(m) = l.mpi.take() {
+                        m.free();
+                    }
+                    l.done = true;
+                });
+                return;
+            }
+        }
         // Collective: files of ranks that do not see rank 0's directory go there over MPI.
         let sent = with_life(|l| {
             l.mpi.as_ref().map_or(0, |m| {
@@ -407,6 +429,37 @@ pub fn before_mpi_finalize() {
             l.done = true;
         });
     });
+}
+
+/// Collective: the parallel merge when rank 0 chose it (`SCOPE_MERGE`, or the node count).
+/// `Some(written)` when it ran (`written`: the file, on rank 0), `None` when the serial merge
+/// must run (chosen, or the parallel one gave up before copying anything).
+fn merge_in_parallel(
+    m: &mpi::Mpi,
+    rank: u32,
+    size: u32,
+    place: &placement::Placement,
+    out: &std::path::Path,
+) -> Option<Option<PathBuf>> {
+    let dir = place.shared.as_deref()?;
+    let (nodes, leader) = leaders::leaders(&leaders::node_keys(m));
+    // Rank 0's choice for everyone (SCOPE_MERGE could differ between ranks).
+    let mut choice = [u8::from(leaders::choose(nodes) == leaders::Merge::Parallel)];
+    m.bcast_bytes_sleeping(&mut choice);
+    if choice[0] != 1 {
+        return None;
+    }
+    match leaders::merge(m, rank, size, &leader, dir, out) {
+        Ok(written) => Some(written),
+        Err(why) => {
+            if rank == 0 {
+                log::info(&format!(
+                    "parallel merge not possible ({why}): merging serially"
+                ));
+            }
+            None
+        }
+    }
 }
 
 /// Before the real `MPI_Abort`, which kills every rank: this rank stops recording (its open
