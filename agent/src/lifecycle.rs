@@ -389,6 +389,7 @@ pub fn before_mpi_finalize() {
             if let Some(written) = parallel {
                 if rank == 0 {
                     report_python_unmatched(written.as_deref());
+                    log_finalize_cost(finalize_at, "parallel");
                 }
                 with_life(|l| {
                     if let Some(m) = l.mpi.take() {
@@ -420,6 +421,7 @@ pub fn before_mpi_finalize() {
                     }
                 }
                 report_python_unmatched(written.as_deref());
+                log_finalize_cost(finalize_at, "serial");
             }
         }
         with_life(|l| {
@@ -429,6 +431,20 @@ pub fn before_mpi_finalize() {
             l.done = true;
         });
     });
+}
+
+/// Rank 0, verbose: how long this rank spent in `MPI_Finalize` before the real one (flush,
+/// clock, merge) and its peak memory, read by scripts/bench-finalize-nodes.sh.
+fn log_finalize_cost(started_ns: i64, how: &str) {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_SELF is always valid.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    log::info(&format!(
+        "finalize: {:.1} ms in scope ({how} merge), peak memory {} KiB",
+        (clock::monotonic_ns() - started_ns) as f64 / 1e6,
+        ru.ru_maxrss
+    ));
 }
 
 /// Collective: the parallel merge when rank 0 chose it (`SCOPE_MERGE`, or the node count).
