@@ -2,19 +2,21 @@
 //! merge split into a layout that rank 0 makes from the ranks' manifests alone, copies that
 //! node leaders make at the same time into the same output, and a commit.
 //!
-//! 1. Each rank file's manifest (`read_manifest_bytes`) travels to rank 0.
+//! 1. Each rank file's manifest (`read_manifest_bytes`: the one stored in the file, else one
+//!    built through HDF5) travels to rank 0.
 //! 2. Rank 0 `lay_out`s the output: every object the serial merge would create, its datasets'
 //!    space allocated, no raw data, root attributes saying the file is incomplete with every
 //!    rank missing; the file is closed, and each laid-out rank gets a `CopyPlan`.
 //! 3. Each node leader runs `copy_planned` for its node's ranks: plain positioned writes
-//!    (`copy_file_range`, `pwrite`) at the planned offsets, no HDF5.
+//!    (`copy_file_range`, `pwrite`) at the planned offsets; the output is not opened with HDF5.
 //! 4. Once every leader is done, rank 0 `commit`s: the final root attributes, `complete` last.
 //!
 //! Invariants: lay_out, every plan copied, then commit gives what `merge` of the same files in
 //! rank order gives (same objects, attributes and values); until commit the file says
 //! `complete = false` and lists every rank missing; `copy_planned` writes only its plan's byte
 //! ranges, all inside the output's length, and only after checking that the rank file is the
-//! one the plan was made for; only `lay_out` and `commit` open the output with HDF5.
+//! one the plan was made for; only `lay_out` and `commit` open the output with HDF5 (the rank
+//! files are opened with HDF5 only when they hold no manifest).
 
 use crate::attrs::FileAttrs;
 use crate::error::AtPath;
@@ -25,12 +27,18 @@ use crate::raw_copy::{aligns, Sink, Src};
 use crate::FormatError;
 use std::path::Path;
 
-/// The encoded manifest of the closed rank file `path` (what `lay_out` takes for that rank),
-/// or `None` when it has no valid one (its writer was killed before closing it, or the file
-/// changed since): such a rank cannot be laid out from sizes alone.
+/// The encoded manifest of the rank file `path` (what `lay_out` takes for that rank): the one
+/// `RankWriter` stored in it when it closed it (at most 4 KiB), else one built by opening the
+/// file with HDF5 (`describe.rs`: the writer was killed before closing it, or the manifest did
+/// not fit in the file's block), of any length. `None` when the file cannot be described for a
+/// byte-for-byte copy (not a rank file, a column HDF5 would have to convert): such a rank
+/// cannot be laid out from sizes alone.
 pub fn read_manifest_bytes(path: &Path) -> Result<Option<Vec<u8>>, FormatError> {
     let src = Src::open(path)?;
-    Ok(Manifest::read_encoded(&src.raw, src.len).map(|(_, bytes)| bytes))
+    if let Some((_, bytes)) = Manifest::read_encoded(&src.raw, src.len) {
+        return Ok(Some(bytes));
+    }
+    Ok(crate::describe::through_hdf5(path, src.len).and_then(|m| m.encode_detached()))
 }
 
 /// Creates `out` (fails if it exists) with every group, attribute and preallocated dataset that
@@ -105,21 +113,19 @@ pub fn lay_out(
 /// Safe to run for different plans of one layout at the same time, from any process on any
 /// node that sees `out`: `out` is opened for writing only (no create, no truncation, no HDF5)
 /// and written only at the plan's byte ranges. Refuses, before writing anything, an input whose
-/// manifest does not match the plan (another rank, length, clock or ranges; no manifest) and an
-/// output that is not as `lay_out` left it (another length: another layout's file, or a file
-/// changed since, e.g. by a commit that grew it).
+/// manifest (stored, or built through HDF5 as `read_manifest_bytes` builds it) does not match
+/// the plan (another rank, length, clock or ranges; none at all) and an output that is not as
+/// `lay_out` left it (another length: another layout's file, or a file changed since, e.g. by a
+/// commit that grew it).
 pub fn copy_planned(out: &Path, plan: &CopyPlan, input: &Path) -> Result<u64, FormatError> {
     let refuse = |path: &Path, message: String| FormatError::Layout {
         path: path.to_path_buf(),
         message,
     };
     let src = Src::open(input)?;
-    let m = Manifest::read(&src.raw, src.len).ok_or_else(|| {
-        refuse(
-            input,
-            "no valid manifest (not closed by RankWriter, or changed since)".into(),
-        )
-    })?;
+    let m = Manifest::read(&src.raw, src.len)
+        .or_else(|| crate::describe::through_hdf5(input, src.len))
+        .ok_or_else(|| refuse(input, "cannot be described for a raw copy".into()))?;
     if let Some(why) = plan.mismatch(&m) {
         return Err(refuse(
             input,

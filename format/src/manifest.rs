@@ -53,7 +53,9 @@ pub(crate) struct Manifest {
     pub window: [Option<i64>; 2],
     /// The rank's clock samples against rank 0's (`crate::clock`), where taken.
     pub clock: ClockSync,
-    /// Sorted by link name, the order in which HDF5 lists a group's members.
+    /// In the order the merge creates them: sorted by link name in a stored manifest (as
+    /// `RankWriter` writes it), as HDF5 lists the rank file's regions in one built through HDF5
+    /// (`describe.rs`).
     pub regions: Vec<Region>,
 }
 
@@ -120,6 +122,16 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 impl Manifest {
     /// The user block's bytes, or `None` if the manifest does not fit in it.
     pub(crate) fn encode(&self) -> Option<Vec<u8>> {
+        self.encode_within(USERBLOCK as usize)
+    }
+
+    /// The manifest's bytes whatever their length (one sent to another node, not stored in a
+    /// block), or `None` if it cannot be encoded (a region with neither 3 nor 5 columns).
+    pub(crate) fn encode_detached(&self) -> Option<Vec<u8>> {
+        self.encode_within(u32::MAX as usize)
+    }
+
+    fn encode_within(&self, limit: usize) -> Option<Vec<u8>> {
         let mut body = Vec::with_capacity(256);
         body.extend_from_slice(&self.file_len.to_le_bytes());
         for v in [
@@ -156,7 +168,7 @@ impl Manifest {
                 }
             }
         }
-        if HEADER + body.len() > USERBLOCK as usize {
+        if HEADER + body.len() > limit {
             return None;
         }
         let mut out = Vec::with_capacity(HEADER + body.len());
@@ -171,6 +183,13 @@ impl Manifest {
     /// The manifest in `block` (the file's first bytes) if there is a valid one for a file of
     /// `file_len` bytes: checksum, length and every byte range checked.
     pub(crate) fn decode(block: &[u8], file_len: u64) -> Option<Manifest> {
+        Manifest::decode_within(block, file_len, USERBLOCK as usize, true)
+    }
+
+    /// `decode`, for an encoding of at most `limit` bytes, whose regions are sorted by link
+    /// name where `sorted` (a stored manifest) and in any order otherwise (one built through
+    /// HDF5 lists them as HDF5 does), unique either way.
+    fn decode_within(block: &[u8], file_len: u64, limit: usize, sorted: bool) -> Option<Manifest> {
         if block.get(..8)? != MAGIC {
             return None;
         }
@@ -178,7 +197,7 @@ impl Manifest {
         let flags = u32::from_le_bytes(block.get(12..16)?.try_into().ok()?);
         let sum = u64::from_le_bytes(block.get(16..24)?.try_into().ok()?);
         let body = block.get(HEADER..HEADER.checked_add(body_len)?)?;
-        if flags != 0 || HEADER + body_len > USERBLOCK as usize || checksum(body) != sum {
+        if flags != 0 || HEADER + body_len > limit || checksum(body) != sum {
             return None;
         }
         let mut rd = Cursor(body);
@@ -203,12 +222,14 @@ impl Manifest {
         }
         let mut regions = Vec::new();
         let mut last_link: Option<String> = None;
+        let mut links = std::collections::HashSet::new();
         for _ in 0..n_regions {
             let name = rd.str()?;
             let len = rd.u64()?;
             let link = encode_region_name(&name);
-            // Sorted and unique, as HDF5 lists them; no NUL, which an HDF5 string cannot hold.
-            if name.contains('\0') || last_link.as_ref().is_some_and(|l| *l >= link) {
+            // Unique, sorted where asked; no NUL, which an HDF5 string cannot hold.
+            let unsorted = last_link.as_ref().is_some_and(|l| *l >= link);
+            if name.contains('\0') || (sorted && unsorted) || !links.insert(link.clone()) {
                 return None;
             }
             let n_columns = rd.u32()? as usize;
@@ -267,17 +288,18 @@ impl Manifest {
         Some((m, block.get(..used)?.to_vec()))
     }
 
-    /// The manifest encoded in `bytes` (exactly what `read_encoded` returned, e.g. received
-    /// from another node), with every check of `decode` but those against the file, which the
-    /// receiver cannot see: the length and byte ranges are checked against the length the
-    /// manifest records. The side that has the file checks them again (`read`).
+    /// The manifest encoded in `bytes` (exactly what `read_encoded` or `encode_detached`
+    /// returned, e.g. received from another node), with every check of `decode` but those
+    /// against the file, which the receiver cannot see: the length and byte ranges are checked
+    /// against the length the manifest records, the encoding may be longer than a block, and
+    /// the regions may come in any order. The side that has the file checks them again.
     pub(crate) fn decode_detached(bytes: &[u8]) -> Option<Manifest> {
         let body_len = u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize;
         if bytes.len() != HEADER.checked_add(body_len)? {
             return None;
         }
         let recorded = u64::from_le_bytes(bytes.get(HEADER..HEADER + 8)?.try_into().ok()?);
-        Manifest::decode(bytes, recorded)
+        Manifest::decode_within(bytes, recorded, bytes.len(), false)
     }
 }
 
@@ -458,6 +480,25 @@ mod tests {
         let mut bad = m.clone();
         bad.regions[1].columns[2][0].addr = m.file_len - 4;
         assert_eq!(Manifest::decode_detached(&bad.encode().unwrap()), None);
+        // Regions in any order (as HDF5 lists a rank file's), but each once.
+        let mut swapped = m.clone();
+        swapped.regions.swap(0, 1);
+        let bytes = swapped.encode().unwrap();
+        assert_eq!(Manifest::decode_detached(&bytes), Some(swapped.clone()));
+        assert_eq!(Manifest::decode(&bytes, m.file_len), None);
+        let mut twice = m.clone();
+        twice.regions[2] = twice.regions[0].clone();
+        assert_eq!(Manifest::decode_detached(&twice.encode().unwrap()), None);
+        // Longer than a block: fine once detached, never stored.
+        let mut long = m.clone();
+        long.regions.extend((0..100).map(|i| Region {
+            name: format!("z{i:03}"),
+            ..m.regions[2].clone()
+        }));
+        assert_eq!(long.encode(), None);
+        let bytes = long.encode_detached().unwrap();
+        assert!(bytes.len() > USERBLOCK as usize);
+        assert_eq!(Manifest::decode_detached(&bytes), Some(long));
         // Another recorded length is fine as long as every run fits in it.
         let mut other = m.clone();
         other.file_len = 60_000;

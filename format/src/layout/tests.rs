@@ -408,15 +408,12 @@ fn copy_planned_refuses_a_rank_file_the_plan_was_not_made_for() {
     // Another rank's file.
     let m = message(copy_planned(&out, p0, &inputs[2].path));
     assert!(m.contains("the file is rank 2's"), "{m}");
-    // Rank 0's file without its manifest, or grown since (its manifest is stale).
-    let bare = dir.join("bare.h5");
-    std::fs::copy(file0, &bare).unwrap();
-    {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new().write(true).open(&bare).unwrap();
-        f.write_all_at(&[0u8; USERBLOCK as usize], 0).unwrap();
-    }
-    assert!(message(copy_planned(&out, p0, &bare)).contains("no valid manifest"));
+    // Not a rank file at all.
+    let not_hdf5 = dir.join("not.h5");
+    std::fs::write(&not_hdf5, vec![7u8; 8192]).unwrap();
+    let m = message(copy_planned(&out, p0, &not_hdf5));
+    assert!(m.contains("cannot be described"), "{m}");
+    // Rank 0's file grown since: its stored manifest is stale, and HDF5 describes a longer file.
     let grown = dir.join("grown.h5");
     std::fs::copy(file0, &grown).unwrap();
     let mut f = std::fs::OpenOptions::new()
@@ -425,7 +422,8 @@ fn copy_planned_refuses_a_rank_file_the_plan_was_not_made_for() {
         .unwrap();
     std::io::Write::write_all(&mut f, b"tail").unwrap();
     drop(f);
-    assert!(message(copy_planned(&out, p0, &grown)).contains("no valid manifest"));
+    let m = message(copy_planned(&out, p0, &grown));
+    assert!(m.contains("bytes, the plan is for"), "{m}");
     // Rank 0 written again with other events: a valid manifest of another length.
     let again = dir.join("again.h5");
     let mut w = RankWriter::create(&again, RankAttrs::default()).unwrap();
@@ -452,30 +450,95 @@ fn copy_planned_refuses_a_rank_file_the_plan_was_not_made_for() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Zeroes the user block, as in a file whose writer was killed before it closed it.
+fn strip_manifest(path: &Path) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(&[0u8; USERBLOCK as usize], 0).unwrap();
+}
+
 #[test]
-fn manifest_bytes_come_only_from_a_closed_rank_file() {
+fn manifest_bytes_come_from_the_file_or_through_hdf5() {
     let dir = tmpdir("bytes");
     let inputs = write_ranks(&dir);
     for input in &inputs {
         let bytes = read_manifest_bytes(&input.path).unwrap().unwrap();
         let f = std::fs::File::open(&input.path).unwrap();
-        let on_disk = Manifest::read(&f, f.metadata().unwrap().len()).unwrap();
-        assert_eq!(Manifest::decode_detached(&bytes), Some(on_disk));
-        assert!(bytes.len() < USERBLOCK as usize);
+        let stored = Manifest::read(&f, f.metadata().unwrap().len()).unwrap();
+        assert_eq!(Manifest::decode_detached(&bytes), Some(stored.clone()));
+        assert_eq!(bytes, stored.encode().unwrap());
+        // Without it, HDF5 finds the same, but for the empty region only the stored manifest
+        // lists (ranks 0 and 4), and with the regions in the order HDF5 lists them.
+        let bare = dir.join("bare.h5");
+        std::fs::copy(&input.path, &bare).unwrap();
+        strip_manifest(&bare);
+        let built = read_manifest_bytes(&bare).unwrap().unwrap();
+        let mut built = Manifest::decode_detached(&built).unwrap();
+        let links = |m: &Manifest| -> Vec<String> {
+            m.regions
+                .iter()
+                .map(|r| crate::encode_region_name(&r.name))
+                .collect()
+        };
+        let group = format!("rank{}/regions", input.rank);
+        let listed = match crate::files::open(&bare).unwrap().group(&group) {
+            Ok(g) => g.member_names().unwrap(),
+            Err(_) => vec![],
+        };
+        assert_eq!(links(&built), listed);
+        built
+            .regions
+            .sort_by_cached_key(|r| crate::encode_region_name(&r.name));
+        let mut expect = stored;
+        expect.regions.retain(|r| r.name != "idle");
+        assert_eq!(built, expect);
+        std::fs::remove_file(&bare).unwrap();
     }
+    // Not a rank file; a merged file, whose contiguous columns are no chunks to copy raw.
     let not_hdf5 = dir.join("rank_9.h5");
     std::fs::write(&not_hdf5, b"not hdf5").unwrap();
     assert_eq!(read_manifest_bytes(&not_hdf5).unwrap(), None);
-    let mut w = RankWriter::create(&dir.join("open.h5"), RankAttrs::default()).unwrap();
-    w.append("compute", &[1], &[2], &[0]).unwrap();
-    w.flush().unwrap();
-    // Still open (a rank killed now): no manifest yet.
-    assert_eq!(read_manifest_bytes(&dir.join("open.h5")).unwrap(), None);
-    drop(w);
+    let merged = dir.join("merged.h5");
+    merge(&inputs[2..3], &merged, &attrs(3, true, vec![])).unwrap();
+    assert_eq!(read_manifest_bytes(&merged).unwrap(), None);
     assert!(matches!(
         read_manifest_bytes(&dir.join("absent.h5")),
         Err(FormatError::Io { .. })
     ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ranks_without_a_stored_manifest_are_laid_out_through_hdf5() {
+    let dir = tmpdir("hdf5");
+    let mut inputs = write_ranks(&dir);
+    // Rank 1 (another clock, an MPI call) and rank 4 (70 000 events in many runs) killed
+    // before closing their files, as far as the block says.
+    for rank in [1, 4] {
+        strip_manifest(&inputs[rank].path);
+    }
+    // Rank 6: 150 regions, a manifest too large for the block.
+    let path = dir.join(crate::rank_file_name(6));
+    let six = RankAttrs {
+        rank: 6,
+        ..Default::default()
+    };
+    let mut w = RankWriter::create(&path, six).unwrap();
+    for r in 0..150 {
+        w.append(&format!("r{r:03}"), &[r, r + 1], &[r + 2, r + 3], &[0, 1])
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let f = std::fs::File::open(&path).unwrap();
+    assert_eq!(Manifest::read(&f, f.metadata().unwrap().len()), None);
+    assert!(read_manifest_bytes(&path).unwrap().unwrap().len() > USERBLOCK as usize);
+    inputs.push(MergeInput { rank: 6, path });
+    let seen = parallel_matches_serial(&dir, "hdf5", &inputs, &attrs(7, false, vec![5]));
+    // Rank 4's empty region was only in its stored manifest: 12 regions of ranks 0-5, 150.
+    assert_eq!(
+        (seen.groups, seen.datasets),
+        (1 + 7 + 7 + 12 + 150, 3 * 12 + 2 * 2 + 3 * 150)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
