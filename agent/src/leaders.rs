@@ -12,8 +12,10 @@
 //!    every rank missing (`lay_out`), and broadcasts where it is — or that the serial merge
 //!    runs instead (a rank without a manifest, a layout that failed);
 //! 4. rank 0 sends each leader its node's copy plans; the leaders copy (`copy_planned`) and
-//!    answer which ranks they copied; rank 0 rewrites `missing_ranks` after each answer, so a
-//!    leader that dies leaves a file that names its node's ranks missing and holds the others;
+//!    answer which ranks they copied; rank 0 takes the answers as they arrive and rewrites
+//!    `missing_ranks` after each, so a leader that dies leaves a file that names its node's
+//!    ranks missing (and those of nodes whose answer the launcher's kill overtook) and holds
+//!    the others;
 //! 5. rank 0 commits (`complete` last) and removes the rank files.
 //!
 //! Invariants: every rank takes every collective step whatever failed locally (a failure is
@@ -97,6 +99,7 @@ pub fn leaders(keys: &[u64]) -> (usize, Vec<u32>) {
     (first.len(), leader)
 }
 
+/// A length (8 bytes), then the bytes (if any), with one tag: MPI keeps the two in order.
 fn send_blob(m: &Mpi, bytes: &[u8], dest: i32, tag: i32) {
     m.send_bytes(&(bytes.len() as u64).to_le_bytes(), dest, tag);
     if !bytes.is_empty() {
@@ -204,12 +207,27 @@ pub fn merge(
         events += n;
         account(&mut missing, &mut failed, &copied, &lost);
         progress(&target, size, &missing);
-        for &l in leaders.iter().filter(|&&l| l != 0) {
-            let (copied, lost, n) = decode_done(&recv_blob(m, l as i32, TAG_DONE));
+        // Answers in arrival order: a leader that died keeps no other node's answer waiting.
+        let others: Vec<i32> = leaders
+            .iter()
+            .filter(|&&l| l != 0)
+            .map(|&l| l as i32)
+            .collect();
+        let mut last_progress = std::time::Instant::now();
+        m.each_header_sleeping(&others, TAG_DONE, |l, len| {
+            let mut body = vec![0u8; u64::from_le_bytes(len) as usize];
+            if !body.is_empty() {
+                m.recv_bytes_sleeping(&mut body, l, TAG_DONE);
+            }
+            let (copied, lost, n) = decode_done(&body);
             events += n;
             account(&mut missing, &mut failed, &copied, &lost);
-            progress(&target, size, &missing);
-        }
+            // Each answer on the record at once up to 64 nodes; past that, at most 4 a second.
+            if others.len() <= 64 || last_progress.elapsed().as_millis() >= 250 {
+                progress(&target, size, &missing);
+                last_progress = std::time::Instant::now();
+            }
+        });
         // Step 5: commit, then the rank files go.
         let attrs = FileAttrs {
             ranks: size.into(),

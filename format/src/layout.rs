@@ -114,9 +114,10 @@ pub fn lay_out(
 /// node that sees `out`: `out` is opened for writing only (no create, no truncation, no HDF5)
 /// and written only at the plan's byte ranges. Refuses, before writing anything, an input whose
 /// manifest (stored, or built through HDF5 as `read_manifest_bytes` builds it) does not match
-/// the plan (another rank, length, clock or ranges; none at all) and an output that is not as
-/// `lay_out` left it (another length: another layout's file, or a file changed since, e.g. by a
-/// commit that grew it).
+/// the plan (another rank, length, clock or ranges; none at all) and an output shorter than
+/// `lay_out` left it (another layout's file). A longer one is fine: rank 0 records progress
+/// (`commit` with the ranks still missing) while leaders copy, and HDF5 only adds or moves
+/// metadata there, never into the preallocated raw data the plans write.
 pub fn copy_planned(out: &Path, plan: &CopyPlan, input: &Path) -> Result<u64, FormatError> {
     let refuse = |path: &Path, message: String| FormatError::Layout {
         path: path.to_path_buf(),
@@ -141,12 +142,12 @@ pub fn copy_planned(out: &Path, plan: &CopyPlan, input: &Path) -> Result<u64, Fo
         .open(out)
         .map_err(io)?;
     let out_len = raw.metadata().map_err(io)?.len();
-    if out_len != plan.output_len() {
+    if out_len < plan.output_len() {
         return Err(refuse(
             out,
             format!(
                 "the output is {out_len} bytes, the layout of the plan made it {} \
-                 (another layout, or changed since)",
+                 (another layout)",
                 plan.output_len()
             ),
         ));

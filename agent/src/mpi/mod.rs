@@ -274,6 +274,58 @@ impl Mpi {
         }
     }
 
+    /// Receives one 8-byte header with `tag` from each of `sources`, handing each to `f` in the
+    /// order they arrive (a source that never sends keeps the others from waiting behind it),
+    /// waiting as `wait_sleeping` does.
+    pub fn each_header_sleeping(&self, sources: &[i32], tag: i32, mut f: impl FnMut(i32, [u8; 8])) {
+        const NAP: std::time::Duration = std::time::Duration::from_micros(200);
+        let mut bufs = vec![[0u8; 8]; sources.len()];
+        let mut requests = vec![0u64; sources.len()];
+        let mut pending: Vec<usize> = Vec::with_capacity(sources.len());
+        for (i, &src) in sources.iter().enumerate() {
+            // SAFETY: `bufs[i]` stays in place (the vector is never resized) and valid for 8
+            // bytes until its request completes below; MPI_BYTE of the detected ABI; our
+            // communicator; an 8-byte out handle.
+            let rc = unsafe {
+                (self.irecv)(
+                    bufs[i].as_mut_ptr() as *mut c_void,
+                    8,
+                    self.byte,
+                    src,
+                    tag,
+                    self.comm,
+                    &mut requests[i],
+                )
+            };
+            if rc == 0 {
+                pending.push(i);
+            } else {
+                self.recv_bytes(&mut bufs[i], src, tag);
+                f(src, bufs[i]);
+            }
+        }
+        while !pending.is_empty() {
+            let mut any = false;
+            let mut k = 0;
+            while k < pending.len() {
+                let i = pending[k];
+                let mut done: c_int = 0;
+                // SAFETY: a request started above, a valid flag, MPI_STATUS_IGNORE.
+                let rc = unsafe { (self.test)(&mut requests[i], &mut done, self.status_ignore()) };
+                if rc != 0 || done != 0 {
+                    pending.swap_remove(k);
+                    f(sources[i], bufs[i]);
+                    any = true;
+                } else {
+                    k += 1;
+                }
+            }
+            if !any {
+                std::thread::sleep(NAP);
+            }
+        }
+    }
+
     /// Sends `buf` to `dest` with `tag` on the agent's communicator.
     pub fn send_bytes(&self, buf: &[u8], dest: i32, tag: i32) {
         // SAFETY: buf is valid for buf.len() bytes; MPI_BYTE of the detected ABI; our

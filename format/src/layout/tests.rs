@@ -233,6 +233,34 @@ fn lay_out_copy_and_commit_give_the_serial_merge() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn progress_commits_between_the_copies_leave_the_same_file() {
+    // Rank 0 rewrites `missing_ranks` after each node's copies while other nodes still copy:
+    // the file grows, the later copies still land where planned, the result is the serial one.
+    let dir = tmpdir("progress");
+    let inputs = write_ranks(&dir);
+    let fin = attrs(6, false, vec![5]);
+    let serial = dir.join("serial.h5");
+    merge(&inputs, &serial, &fin).unwrap();
+    let out = dir.join("out.h5");
+    let plans = lay_out(&out, &manifests(&inputs), &fin).unwrap();
+    let laid_out = std::fs::metadata(&out).unwrap().len();
+    let mut missing: Vec<i64> = (0..6).collect();
+    for (rank, plan) in &plans {
+        copy_planned(&out, plan, &inputs[*rank as usize].path).unwrap();
+        missing.retain(|&m| m != i64::from(*rank));
+        commit(&out, &attrs(6, false, missing.clone())).unwrap();
+        assert_eq!(
+            ProfileReader::open(&out).unwrap().attrs().unwrap(),
+            attrs(6, false, missing.clone())
+        );
+    }
+    assert!(std::fs::metadata(&out).unwrap().len() >= laid_out);
+    commit(&out, &fin).unwrap();
+    assert_same_file(&serial, &out);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Every column of every region of `rank` in `r`, by region and column name.
 fn columns_of(r: &ProfileReader, rank: u32) -> Vec<(String, &'static str, Option<Vec<i64>>)> {
     let mut all = Vec::new();
