@@ -46,7 +46,7 @@ pub const AUTO_NODES: usize = 2;
 
 /// `SCOPE_MERGE=serial|parallel`, else parallel from `AUTO_NODES` nodes on.
 pub fn choose(nodes: usize) -> Merge {
-    match std::env::var("SCOPE_MERGE").ok().as_deref() {
+    match std::env::var(scope_config::env::MERGE).ok().as_deref() {
         Some("serial") => Merge::Serial,
         Some("parallel") => Merge::Parallel,
         Some(other) if !other.is_empty() => {

@@ -23,3 +23,6 @@ pub const PROFILED: &str = "SCOPE_PROFILED";
 pub const RANKS_DIR: &str = "SCOPE_RANKS_DIR";
 /// Seconds between two flushes of each rank's recorded events to disk (default 1).
 pub const FLUSH_INTERVAL: &str = "SCOPE_FLUSH_INTERVAL";
+/// How rank 0 merges at `MPI_Finalize`: `serial` or `parallel` (node leaders); unset: by node
+/// count. Read by the agent; `scope-run` passes it on to every rank.
+pub const MERGE: &str = "SCOPE_MERGE";

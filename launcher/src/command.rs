@@ -30,6 +30,8 @@ pub struct RankEnvInput<'a> {
     pub tmpdir: Option<&'a str>,
     /// `SCOPE_FLUSH_INTERVAL` as scope-run found it (passed on to every rank).
     pub flush_interval: Option<&'a str>,
+    /// `SCOPE_MERGE` as scope-run found it (passed on to every rank).
+    pub merge: Option<&'a str>,
     /// The run's directory for ranks that never initialise MPI (`no_mpi.rs`).
     pub ranks_dir: Option<&'a str>,
 }
@@ -66,6 +68,9 @@ pub fn rank_env(i: &RankEnvInput) -> Vec<(String, String)> {
     }
     if let Some(f) = i.flush_interval {
         env.push((var::FLUSH_INTERVAL.to_string(), f.to_string()));
+    }
+    if let Some(m) = i.merge {
+        env.push((var::MERGE.to_string(), m.to_string()));
     }
     if let Some(d) = i.ranks_dir {
         env.push((var::RANKS_DIR.to_string(), d.to_string()));

@@ -179,6 +179,7 @@ fn run(a: &RunArgs) -> Result<i32> {
     }
     let tmpdir = std::env::var(scope_config::env::TMPDIR).ok();
     let flush_interval = std::env::var(scope_config::env::FLUSH_INTERVAL).ok();
+    let merge = std::env::var(scope_config::env::MERGE).ok();
     let preload = std::env::var("LD_PRELOAD").ok();
     let parent = tmpdir
         .as_deref()
@@ -199,6 +200,7 @@ fn run(a: &RunArgs) -> Result<i32> {
         verbose: a.verbose,
         tmpdir: tmpdir.as_deref(),
         flush_interval: flush_interval.as_deref(),
+        merge: merge.as_deref(),
         ranks_dir: ranks_dir_text,
     });
     let launch = command::build(

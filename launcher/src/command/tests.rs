@@ -14,6 +14,7 @@ fn env() -> Vec<(String, String)> {
         verbose: false,
         tmpdir: None,
         flush_interval: None,
+        merge: None,
         ranks_dir: None,
     })
 }
@@ -51,7 +52,8 @@ fn rank_env_contents() {
         target: "/t",
         verbose: true,
         tmpdir: Some("/tmp/x"),
-        flush_interval: None,
+        flush_interval: Some("0.5"),
+        merge: Some("parallel"),
         ranks_dir: Some("/w/.scope-out-ranks-abc123"),
     });
     let want = [
@@ -62,6 +64,8 @@ fn rank_env_contents() {
         ("SCOPE_LAUNCHED", "1"),
         ("SCOPE_VERBOSE", "1"),
         ("SCOPE_TMPDIR", "/tmp/x"),
+        ("SCOPE_FLUSH_INTERVAL", "0.5"),
+        ("SCOPE_MERGE", "parallel"),
         ("SCOPE_RANKS_DIR", "/w/.scope-out-ranks-abc123"),
     ];
     let got: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
