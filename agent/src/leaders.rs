@@ -12,13 +12,21 @@
 //!    every rank missing (`lay_out`), and broadcasts where it is — or that the serial merge
 //!    runs instead (a rank without a manifest, a layout that failed);
 //! 4. rank 0 sends each leader its node's copy plans; the leaders copy (`copy_planned`) and
-//!    answer which ranks they copied; rank 0 rewrites `missing_ranks` after each answer, so a
-//!    leader that dies leaves a file that names its node's ranks missing and holds the others;
-//! 5. rank 0 commits (`complete` last) and removes the rank files.
+//!    answer which ranks they copied;
+//! 5. once every leader answered, rank 0 writes the root attributes (`world`, then
+//!    `missing_ranks`, `complete` last) and removes the rank files.
+//!
+//! Rank 0 opens the output with HDF5 only after every answer: any attribute rewrite grows the
+//! file (a new global heap collection for the strings), and `copy_planned` refuses an output
+//! whose length is not the layout's, so a rewrite while a leader still copies made that leader
+//! refuse its ranks. The price: a leader that dies (and the launcher then kills rank 0) leaves
+//! the laid-out file as it was, `complete = false` with every rank listed missing, whatever
+//! the other leaders copied.
 //!
 //! Invariants: every rank takes every collective step whatever failed locally (a failure is
 //! sent as an empty message, never skipped), so no rank hangs; the file says `complete` only
-//! after every leader answered that its ranks were copied.
+//! after every leader answered that its ranks were copied; nothing but the leaders' planned
+//! copies touches the output between the layout and the last answer.
 
 use crate::base::{log, sys};
 use crate::mpi::Mpi;
@@ -203,14 +211,16 @@ pub fn merge(
         let (copied, lost, n) = copy_node(&mine, dir, &target);
         events += n;
         account(&mut missing, &mut failed, &copied, &lost);
-        progress(&target, size, &missing);
+        // No HDF5 write to the output until every leader answered (see the header).
         for &l in leaders.iter().filter(|&&l| l != 0) {
             let (copied, lost, n) = decode_done(&recv_blob(m, l as i32, TAG_DONE));
             events += n;
             account(&mut missing, &mut failed, &copied, &lost);
-            progress(&target, size, &missing);
         }
-        // Step 5: commit, then the rank files go.
+        // Step 5: commit (`complete` last), then the rank files go.
+        if let Err(e) = scope_format::write_world(&target, 0) {
+            log::error(&format!("cannot write the world attribute: {e}"));
+        }
         let attrs = FileAttrs {
             ranks: size.into(),
             version: scope_format::TOOL_VERSION.to_string(),
@@ -219,9 +229,6 @@ pub fn merge(
         };
         if let Err(e) = scope_format::commit(&target, &attrs) {
             log::error(&format!("committing {}: {e}", target.display()));
-        }
-        if let Err(e) = scope_format::write_world(&target, 0) {
-            log::error(&format!("cannot write the world attribute: {e}"));
         }
         if target != out {
             log::error(&format!(
@@ -340,19 +347,6 @@ fn copy_node(plans: &[(u32, CopyPlan)], dir: &Path, target: &Path) -> (Vec<u32>,
 fn account(missing: &mut Vec<u32>, failed: &mut Vec<u32>, copied: &[u32], lost: &[u32]) {
     missing.retain(|r| !copied.contains(r));
     failed.extend_from_slice(lost);
-}
-
-/// Rank 0: the file says which ranks are still missing (not complete), after each node.
-fn progress(target: &Path, size: u32, missing: &[u32]) {
-    let attrs = FileAttrs {
-        ranks: size.into(),
-        version: scope_format::TOOL_VERSION.to_string(),
-        complete: false,
-        missing_ranks: missing.iter().map(|&r| i64::from(r)).collect(),
-    };
-    if let Err(e) = scope_format::commit(target, &attrs) {
-        log::error(&format!("recording progress in {}: {e}", target.display()));
-    }
 }
 
 /// `[rank u32][len u32][plan bytes]...`
