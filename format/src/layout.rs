@@ -167,6 +167,4 @@ pub fn commit(out: &Path, attrs: &FileAttrs) -> Result<(), FormatError> {
 }
 
 #[cfg(test)]
-mod compare;
-#[cfg(test)]
 mod tests;

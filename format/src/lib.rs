@@ -25,6 +25,7 @@
 
 mod attrs;
 mod clock;
+pub mod describe;
 mod error;
 mod ffi;
 mod files;
