@@ -16,11 +16,17 @@
 //!    `missing_ranks` after each, so a leader that dies leaves a file that names its node's
 //!    ranks missing (and those of nodes whose answer the launcher's kill overtook) and holds
 //!    the others;
-//! 5. rank 0 commits (`complete` last) and removes the rank files.
+//! 5. rank 0 writes `world`, commits (`complete` last) and removes the rank files.
+//!
+//! A progress rewrite grows the file (HDF5 puts the new strings in a new heap collection at
+//! its end) while leaders copy: `copy_planned` accepts an output longer than the layout left
+//! it (HDF5 never moves a contiguous dataset's preallocated storage), only a shorter one is
+//! another layout's.
 //!
 //! Invariants: every rank takes every collective step whatever failed locally (a failure is
 //! sent as an empty message, never skipped), so no rank hangs; the file says `complete` only
-//! after every leader answered that its ranks were copied.
+//! after every leader answered that its ranks were copied; nothing but the leaders' planned
+//! copies touches the output between the layout and the last answer.
 
 use crate::base::{log, sys};
 use crate::mpi::Mpi;
@@ -235,11 +241,11 @@ pub fn merge(
             complete: missing.is_empty(),
             missing_ranks: missing.iter().map(|&r| i64::from(r)).collect(),
         };
-        if let Err(e) = scope_format::commit(&target, &attrs) {
-            log::error(&format!("committing {}: {e}", target.display()));
-        }
         if let Err(e) = scope_format::write_world(&target, 0) {
             log::error(&format!("cannot write the world attribute: {e}"));
+        }
+        if let Err(e) = scope_format::commit(&target, &attrs) {
+            log::error(&format!("committing {}: {e}", target.display()));
         }
         if target != out {
             log::error(&format!(

@@ -459,8 +459,11 @@ fn merge_in_parallel(
 ) -> Option<Option<PathBuf>> {
     let dir = place.shared.as_deref()?;
     let (nodes, leader) = leaders::leaders(&leaders::node_keys(m));
-    // Rank 0's choice for everyone (SCOPE_MERGE could differ between ranks).
-    let mut choice = [u8::from(leaders::choose(nodes) == leaders::Merge::Parallel)];
+    // Rank 0's choice for everyone (SCOPE_MERGE could differ between ranks); only rank 0 reads
+    // it, so a bad value is reported once, not by every rank.
+    let mut choice = [u8::from(
+        rank == 0 && leaders::choose(nodes) == leaders::Merge::Parallel,
+    )];
     m.bcast_bytes_sleeping(&mut choice);
     if choice[0] != 1 {
         return None;

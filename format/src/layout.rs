@@ -174,6 +174,4 @@ pub fn commit(out: &Path, attrs: &FileAttrs) -> Result<(), FormatError> {
 }
 
 #[cfg(test)]
-mod compare;
-#[cfg(test)]
 mod tests;

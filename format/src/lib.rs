@@ -25,6 +25,7 @@
 
 mod attrs;
 mod clock;
+pub mod compare;
 mod describe;
 mod error;
 mod ffi;

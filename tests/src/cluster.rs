@@ -3,10 +3,10 @@
 //! the value is dropped (also when the test panics). Needs root and Linux namespaces: without
 //! them `up` says why and the test skips.
 
-use crate::mpi::{with_mpi_env, Flavor};
-use crate::paths::repo_root;
+use crate::mpi::{kv, with_mpi_env, Flavor};
+use crate::paths::{agent_so, repo_root};
 use crate::proc::Cmd;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -65,6 +65,79 @@ impl Cluster {
             return Err(format!("cluster.sh up printed {id:?}, which has no state"));
         }
         Ok(Cluster { id, nodes, state })
+    }
+
+    /// `nodes` nodes as `flavor` needs them (MPICH's UCX needs [`Isolation::SharedIpc`]: over
+    /// TCP it hangs in MPI_Finalize, see cluster.sh), or `None`, printed, where no cluster can be
+    /// made here; with `SCOPE_REQUIRE_CLUSTER` set that panics instead (CI that runs as root).
+    pub fn for_flavor(nodes: u32, flavor: Flavor) -> Option<Cluster> {
+        let isolation = match flavor {
+            Flavor::OpenMpi => Isolation::Full,
+            Flavor::Mpich => Isolation::SharedIpc,
+        };
+        match Cluster::up(nodes, isolation) {
+            Ok(c) => Some(c),
+            Err(why) if std::env::var_os("SCOPE_REQUIRE_CLUSTER").is_some() => {
+                panic!("SCOPE_REQUIRE_CLUSTER is set but no cluster can be made: {why}")
+            }
+            Err(why) => {
+                eprintln!("SKIPPED: cannot simulate a cluster here: {why}");
+                None
+            }
+        }
+    }
+
+    /// Launcher options that put 2 ranks on each node (filled in node order by both MPIs) and
+    /// reach the nodes through fake-ssh.
+    pub fn host_options(&self, flavor: Flavor) -> Vec<OsString> {
+        let hostfile = self.hostfile(flavor).into_os_string();
+        let ssh = fake_ssh().into_os_string();
+        match flavor {
+            Flavor::OpenMpi => vec![
+                "--hostfile".into(),
+                hostfile,
+                "--mca".into(),
+                "plm_rsh_agent".into(),
+                ssh,
+            ],
+            Flavor::Mpich => vec![
+                "-f".into(),
+                hostfile,
+                "-launcher".into(),
+                "ssh".into(),
+                "-launcher-exec".into(),
+                ssh,
+                "-iface".into(),
+                "scope0".into(),
+            ],
+        }
+    }
+
+    /// `MPIRUN HOSTOPTS -x K=V… -n N PROGRAM ARGS` (`-genv K V` for MPICH) started on node 1 in
+    /// `cwd`: the agent (`LD_PRELOAD`) and `vars` reach every rank on every node, and only the
+    /// ranks (a remote node's ranks get nothing else of the caller's environment). Run it with
+    /// [`crate::mpi::run_locked`].
+    pub fn agent_mpirun<S: AsRef<OsStr>>(
+        &self,
+        flavor: Flavor,
+        cwd: &Path,
+        n: u32,
+        vars: &[(&str, &OsStr)],
+        program: impl AsRef<OsStr>,
+        args: &[S],
+    ) -> Cmd {
+        let agent = agent_so();
+        let mut a = self.host_options(flavor);
+        for (k, v) in std::iter::once(("LD_PRELOAD", agent.as_os_str())).chain(vars.iter().copied())
+        {
+            match flavor {
+                Flavor::OpenMpi => a.extend(["-x".into(), kv(k, Path::new(v))]),
+                Flavor::Mpich => a.extend(["-genv".into(), k.into(), v.to_os_string()]),
+            }
+        }
+        a.extend(["-n".into(), n.to_string().into(), program.as_ref().into()]);
+        a.extend(args.iter().map(|s| s.as_ref().to_os_string()));
+        self.on_node(1, flavor, cwd, flavor.mpirun(), &a)
     }
 
     pub fn id(&self) -> &str {

@@ -2,7 +2,9 @@
 //! its own network, hostname, /tmp and CLOCK_MONOTONIC, 7 h apart) under Open MPI and MPICH,
 //! started on node 1 through scope-run with the launchers' own host options (hostfile, remote
 //! agent, interface), which scope-run must pass through untouched. Checked: the program's output
-//! is unchanged, every rank's calls are all there, each rank's `hostname` is its node; barriers
+//! is unchanged, every rank's calls are all there, each rank's `hostname` is its node, through
+//! the default merge past one node (node leaders copy in parallel) and `SCOPE_MERGE=serial`
+//! (tests/tests/parallel_merge.rs checks the two give the same file); barriers
 //! line up across nodes in the merged file (clock alignment); output on node 1's local /tmp
 //! (no shared directory: the other nodes' files come over MPI). A rank on node 3 crashing
 //! (output directory shared):
@@ -10,7 +12,7 @@
 //! Where namespaces cannot be made (not root) each test prints why and returns (libtest counts
 //! it as passed); with `SCOPE_REQUIRE_CLUSTER` set it fails instead, for CI that runs as root.
 
-use scope_tests::cluster::{fake_ssh, Cluster, Isolation};
+use scope_tests::cluster::Cluster;
 use scope_tests::mpi::run_locked;
 use scope_tests::paths::scope_run;
 use scope_tests::{fixture, Flavor, Output, Profile, WorkDir};
@@ -25,49 +27,9 @@ const PHASES: usize = 8;
 const REGIONS: &str = "[[regions]]\nsymbol = \"phase\"\n\n[[regions]]\nsymbol = \"work\"\n";
 const TIMEOUT: Duration = Duration::from_secs(90);
 
-/// The cluster for `flavor`, or `None` (printed) where it cannot be made. MPICH's UCX needs the
-/// nodes to share IPC and boot_id (see cluster.sh: its TCP transport hangs in MPI_Finalize).
+/// The cluster for `flavor` (see `Cluster::for_flavor`).
 fn cluster(flavor: Flavor) -> Option<Cluster> {
-    let isolation = match flavor {
-        Flavor::OpenMpi => Isolation::Full,
-        Flavor::Mpich => Isolation::SharedIpc,
-    };
-    match Cluster::up(NODES, isolation) {
-        Ok(c) => Some(c),
-        Err(why) if std::env::var_os("SCOPE_REQUIRE_CLUSTER").is_some() => {
-            panic!("SCOPE_REQUIRE_CLUSTER is set but no cluster can be made: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED: cannot simulate a cluster here: {why}");
-            None
-        }
-    }
-}
-
-/// Launcher options that put 2 ranks on each node and reach the nodes through fake-ssh.
-fn host_options(c: &Cluster, flavor: Flavor) -> Vec<OsString> {
-    let hostfile = c.hostfile(flavor).into_os_string();
-    let ssh = fake_ssh().into_os_string();
-    let v: Vec<OsString> = match flavor {
-        Flavor::OpenMpi => vec![
-            "--hostfile".into(),
-            hostfile,
-            "--mca".into(),
-            "plm_rsh_agent".into(),
-            ssh,
-        ],
-        Flavor::Mpich => vec![
-            "-f".into(),
-            hostfile,
-            "-launcher".into(),
-            "ssh".into(),
-            "-launcher-exec".into(),
-            ssh,
-            "-iface".into(),
-            "scope0".into(),
-        ],
-    };
-    v
+    Cluster::for_flavor(NODES, flavor)
 }
 
 /// A run of mpi_barriers on the cluster, without and with scope.
@@ -89,7 +51,7 @@ fn run_both(
     scope_env: &[(&str, &str)],
 ) -> Runs {
     let prog = fixture(&flavor.fixture("mpi_barriers")).path;
-    let hosts = host_options(c, flavor);
+    let hosts = c.host_options(flavor);
     let run_dir = wd.subdir("run");
     let mut plain_args = hosts.clone();
     plain_args.extend(["-n".into(), RANKS.to_string().into(), prog.clone().into()]);
@@ -160,12 +122,31 @@ fn assert_program_output(plain: &Output) {
     );
 }
 
-fn six_ranks_on_three_nodes(flavor: Flavor) {
+/// `merge`: `SCOPE_MERGE` for rank 0 (`None`: unset, so parallel past one node). Rank 0 runs on
+/// node 1, where scope-run's environment reaches it through the launcher.
+fn six_ranks_on_three_nodes(flavor: Flavor, merge: Option<&str>) {
     let Some(c) = cluster(flavor) else { return };
-    let wd = WorkDir::new(&format!("cluster_counts_{}", flavor.suffix()));
-    let runs = run_both(&c, flavor, &wd, REGIONS, &[], None, &[]);
+    let wd = WorkDir::new(&format!(
+        "cluster_counts_{}_{}",
+        flavor.suffix(),
+        merge.unwrap_or("default")
+    ));
+    let mut env = vec![("SCOPE_VERBOSE", "1")];
+    env.extend(merge.map(|m| ("SCOPE_MERGE", m)));
+    let runs = run_both(&c, flavor, &wd, REGIONS, &[], None, &env);
     assert_program_output(&runs.plain);
     runs.scoped.assert_success("scope-run across nodes");
+    // Rank 0 says which merge ran: by default the node leaders' (one per node).
+    let said = match merge {
+        Some("serial") => vec!["(serial merge)"],
+        _ => vec![
+            "(parallel merge)",
+            "parallel merge: laid out by rank 0, copied by 3 node leaders",
+        ],
+    };
+    for s in said {
+        assert!(runs.scoped.stderr.contains(s), "no {s:?}\n{}", runs.scoped);
+    }
     assert_eq!(
         runs.scoped.stdout, runs.plain.stdout,
         "the program's output changed under scope-run"
@@ -195,12 +176,22 @@ fn six_ranks_on_three_nodes(flavor: Flavor) {
 
 #[test]
 fn openmpi_six_ranks_on_three_nodes() {
-    six_ranks_on_three_nodes(Flavor::OpenMpi);
+    six_ranks_on_three_nodes(Flavor::OpenMpi, None);
 }
 
 #[test]
 fn mpich_six_ranks_on_three_nodes() {
-    six_ranks_on_three_nodes(Flavor::Mpich);
+    six_ranks_on_three_nodes(Flavor::Mpich, None);
+}
+
+#[test]
+fn openmpi_six_ranks_on_three_nodes_serial_merge() {
+    six_ranks_on_three_nodes(Flavor::OpenMpi, Some("serial"));
+}
+
+#[test]
+fn mpich_six_ranks_on_three_nodes_serial_merge() {
+    six_ranks_on_three_nodes(Flavor::Mpich, Some("serial"));
 }
 
 /// The per-rank `clock_error_ns` attribute (the alignment's error bound), 0 where absent.

@@ -27,6 +27,7 @@ mod mpi_abi;
 mod mpi_calls;
 mod oracle;
 mod output_safety;
+mod parallel_merge;
 mod python_regions;
 mod python_versions;
 mod salvage;

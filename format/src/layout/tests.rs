@@ -3,8 +3,8 @@
 //! region, MPI call regions (five columns), a rank on another clock, a rank without regions and
 //! one that did not finish.
 
-use super::compare::{assert_same_file, Seen};
 use super::*;
+use crate::compare::{assert_same_file, Seen};
 use crate::manifest::{Region, USERBLOCK};
 use crate::{merge, ClockSample, ClockSync, MergeInput, ProfileReader, RankAttrs, RankWriter};
 use std::path::PathBuf;

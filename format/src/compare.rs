@@ -1,8 +1,10 @@
-//! Test helper: two profile files are the same, object by object, read back through the `hdf5`
-//! crate: the same members in every group, the same object types, the same attributes (name
-//! encoding, type, shape, values) on every object, and the same datasets (type, shape, storage
-//! layout, values). Raw byte offsets and HDF5's own bookkeeping (times, free space) may differ.
-//! Invariant: every difference fails the calling test with the object's path.
+//! Two profile files compared object by object, read back through the `hdf5` crate: the same
+//! members in every group, the same object types, the same attributes (name encoding, type,
+//! shape, values) on every object, and the same datasets (type, shape, storage layout, values).
+//! Raw byte offsets and HDF5's own bookkeeping (times, free space) may differ. For tests: the
+//! layout's own (`layout/tests.rs`), and the end-to-end tests that check a parallel finalize
+//! against the serial merge of the same rank files.
+//! Invariant: every difference panics with the object's path (fails the calling test).
 
 use hdf5::types::{TypeDescriptor, VarLenUnicode};
 use hdf5::{Dataset, Group, Location, LocationType};
@@ -10,7 +12,7 @@ use std::path::Path;
 
 /// What was compared, to check that the walk saw what the test expects.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Seen {
+pub struct Seen {
     pub groups: usize,
     pub datasets: usize,
     pub attributes: usize,
@@ -18,11 +20,12 @@ pub(super) struct Seen {
     pub values: usize,
 }
 
-/// Asserts that the files `a` and `b` hold the same profile; returns what was compared.
-pub(super) fn assert_same_file(a: &Path, b: &Path) -> Seen {
+/// Asserts that the files `a` and `b` hold the same profile; returns what was compared. Panics
+/// at the first difference, or when either file cannot be opened.
+pub fn assert_same_file(a: &Path, b: &Path) -> Seen {
     let (fa, fb) = (
-        crate::files::open(a).unwrap(),
-        crate::files::open(b).unwrap(),
+        crate::files::open(a).unwrap_or_else(|e| panic!("{}: {e}", a.display())),
+        crate::files::open(b).unwrap_or_else(|e| panic!("{}: {e}", b.display())),
     );
     let mut seen = Seen::default();
     group(&fa, &fb, "", &mut seen);
