@@ -234,12 +234,19 @@ pub fn merge(
                 last_progress = std::time::Instant::now();
             }
         });
-        // Step 5: commit, then the rank files go.
+        // Step 5: commit, then the rank files go. A copied rank whose file does not say it
+        // finished is unfinished (its data is there, maybe cut short); one not copied is missing.
+        let unfinished: Vec<i64> = plans
+            .iter()
+            .filter(|(r, p)| !p.finished() && !missing.contains(r))
+            .map(|(r, _)| i64::from(*r))
+            .collect();
         let attrs = FileAttrs {
             ranks: size.into(),
             version: scope_format::TOOL_VERSION.to_string(),
-            complete: missing.is_empty(),
+            complete: missing.is_empty() && unfinished.is_empty(),
             missing_ranks: missing.iter().map(|&r| i64::from(r)).collect(),
+            unfinished_ranks: unfinished,
         };
         if let Err(e) = scope_format::write_world(&target, 0) {
             log::error(&format!("cannot write the world attribute: {e}"));
@@ -320,6 +327,7 @@ fn lay_out(
         version: scope_format::TOOL_VERSION.to_string(),
         complete: false,
         missing_ranks: (0..i64::from(size)).collect(),
+        unfinished_ranks: Vec::new(),
     };
     loop {
         let target = scope_format::free_output_name(out);
@@ -366,13 +374,15 @@ fn account(missing: &mut Vec<u32>, failed: &mut Vec<u32>, copied: &[u32], lost: 
     failed.extend_from_slice(lost);
 }
 
-/// Rank 0: the file says which ranks are still missing (not complete), after each node.
+/// Rank 0: the file says which ranks are still missing (not complete), after each node
+/// (`unfinished_ranks` waits for the commit).
 fn progress(target: &Path, size: u32, missing: &[u32]) {
     let attrs = FileAttrs {
         ranks: size.into(),
         version: scope_format::TOOL_VERSION.to_string(),
         complete: false,
         missing_ranks: missing.iter().map(|&r| i64::from(r)).collect(),
+        unfinished_ranks: Vec::new(),
     };
     if let Err(e) = scope_format::commit(target, &attrs) {
         log::error(&format!("recording progress in {}: {e}", target.display()));

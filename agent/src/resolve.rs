@@ -297,12 +297,28 @@ impl Resolver {
             }
         }
         if cfg.mpi_calls.is_on() && crate::mpi::find::is_mpi_object(&obj.path) {
-            self.scan_mpi_calls(cfg, obj, &syms, &ends, targets, index);
+            let c = |name: &str| {
+                name.starts_with("MPI_")
+                    .then(|| (name.to_string(), crate::mpi::calls::decoder_for(name)))
+            };
+            self.scan_mpi_calls(cfg, obj, &syms, &ends, targets, index, c);
+        }
+        if cfg.mpi_calls.is_on() && crate::mpi::find::is_fortran_mpi_object(&obj.path) {
+            let fortran = |name: &str| {
+                let c = crate::mpi::calls::fortran_name(name)?;
+                let decoder = crate::mpi::calls::fortran_decoder_for(&c);
+                Some((c, decoder))
+            };
+            self.scan_mpi_calls(cfg, obj, &syms, &ends, targets, index, fortran);
         }
     }
 
-    /// `[mpi] calls`: every wanted `MPI_*` function of a loaded MPI library, hooked as an
-    /// `TimingWithArgs` under a region named after it (its `PMPI_*` alias is the same function).
+    /// `[mpi] calls`: every wanted MPI function of a loaded MPI library, hooked as an
+    /// `TimingWithArgs` under a region named after it. `call` gives the C name and decoder of a
+    /// symbol that is an MPI call: the `MPI_*` functions of the C library (its `PMPI_*` alias is
+    /// the same function), or the entry points of a Fortran binding (`mpi_send_`,
+    /// `mpi_send_f08_`, ...: the same region as the C call, which they call nested inside).
+    #[allow(clippy::too_many_arguments)]
     fn scan_mpi_calls(
         &mut self,
         cfg: &Config,
@@ -311,27 +327,29 @@ impl Resolver {
         ends: &[u64],
         targets: &mut Vec<Target>,
         index: &mut HashMap<u64, usize>,
+        call: impl Fn(&str) -> Option<(String, u16)>,
     ) {
-        let mut names: Vec<&scope_elf::FuncSym> = syms
+        let mut calls: Vec<(u64, String, u16, &scope_elf::FuncSym)> = syms
             .iter()
-            .filter(|s| {
-                s.kind == scope_elf::FuncKind::Func
-                    && s.name.starts_with("MPI_")
-                    && !crate::mpi::calls::never_recorded(&s.name)
-                    && cfg.mpi_calls.wants(&s.name)
+            .filter(|s| s.kind == scope_elf::FuncKind::Func)
+            .filter_map(|s| {
+                let (name, decoder) = call(&s.name)?;
+                (!crate::mpi::calls::never_recorded(&name) && cfg.mpi_calls.wants(&name))
+                    .then_some((s.value, name, decoder, s))
             })
             .collect();
-        names.sort_by(|a, b| a.name.cmp(&b.name));
-        names.dedup_by(|a, b| a.name == b.name);
-        for s in names {
-            let address = obj.base + s.value;
+        // One hook per function: its aliases (`mpi_send_`, `MPI_SEND`, ...) are one address.
+        calls.sort_by(|a, b| (a.0, &a.1, &a.3.name).cmp(&(b.0, &b.1, &b.3.name)));
+        calls.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        for (value, name, decoder, s) in calls {
+            let address = obj.base + value;
             if !obj.exec.iter().any(|&(a, b)| address >= a && address < b) {
                 continue;
             }
             let region = {
                 let regions = &mut self.regions;
-                *self.mpi_region.entry(s.name.clone()).or_insert_with(|| {
-                    regions.push(s.name.clone());
+                *self.mpi_region.entry(name.clone()).or_insert_with(|| {
+                    regions.push(name.clone());
                     (regions.len() - 1) as u32
                 })
             };
@@ -340,10 +358,10 @@ impl Resolver {
                 size: s.size,
                 region,
                 kind: Kind::TimingWithArgs,
-                pad: padding_before(ends, s.value).map(|(a, n)| (obj.base + a, n)),
+                pad: padding_before(ends, value).map(|(a, n)| (obj.base + a, n)),
                 fragments: Vec::new(),
                 label: format!("{} (in {})", s.name, obj.path),
-                args_reader: crate::mpi::calls::decoder_for(&s.name),
+                args_reader: decoder,
             };
             self.place(target, targets, index);
         }

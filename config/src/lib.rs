@@ -20,7 +20,7 @@ mod schema;
 mod suggest;
 
 pub use error::ConfigError;
-pub use mpi_calls::{is_mpi_library, MpiCallPattern, MpiCalls, INTERPOSED};
+pub use mpi_calls::{is_fortran_mpi_library, is_mpi_library, MpiCallPattern, MpiCalls, INTERPOSED};
 pub use name::SymbolName;
 pub use parse::{load, parse, Config, Region};
 pub use pattern::SymbolPattern;

@@ -46,6 +46,21 @@ pub fn is_mpi_library(file_name: &str) -> bool {
     file_name.starts_with("libmpi.so") || file_name.starts_with("libmpich.so")
 }
 
+/// A library of MPI's Fortran bindings whose entry points `[mpi] calls` hooks as the C call
+/// they stand for, by file name: Open MPI's `libmpi_mpifh.so*` (`mpif.h`, `use mpi`) and
+/// `libmpi_usempif08.so*` (`use mpi_f08`), MPICH's `libmpichfort.so*` (or `libmpifort.so*`
+/// elsewhere).
+pub fn is_fortran_mpi_library(file_name: &str) -> bool {
+    [
+        "libmpi_mpifh.so",
+        "libmpi_usempif08.so",
+        "libmpichfort.so",
+        "libmpifort.so",
+    ]
+    .iter()
+    .any(|p| file_name.starts_with(p))
+}
+
 impl MpiCallPattern {
     pub fn matches(&self, mpi_name: &str) -> bool {
         let name = mpi_name.to_ascii_uppercase();

@@ -13,10 +13,16 @@ pub struct FileAttrs {
     pub ranks: i64,
     /// The tool and version that wrote the file.
     pub version: String,
-    /// False when some rank did not reach `MPI_Finalize` and its data was salvaged.
+    /// True only when every rank of the run was merged and every one of them reached
+    /// `MPI_Finalize` (nothing missing, nothing unfinished) and the merge itself finished.
     pub complete: bool,
-    /// Ranks whose data is absent or cut short.
+    /// Ranks of the run with no data in the file: no rank file, or one that could not be read
+    /// (or, in the parallel merge, whose node leader did not copy it).
     pub missing_ranks: Vec<i64>,
+    /// Ranks whose data is in the file but who did not reach `MPI_Finalize` (killed, aborted,
+    /// exited without it): their data may be cut short. Empty in files written before the
+    /// attribute existed (those listed such ranks in `missing_ranks`).
+    pub unfinished_ranks: Vec<i64>,
 }
 
 /// Attributes on one `rank<N>` group.
@@ -112,6 +118,7 @@ impl FileAttrs {
         kit.attr_i64(root, "ranks", self.ranks)?;
         kit.attr_i64(root, "complete", i64::from(self.complete))?;
         kit.attr_i64s(root, "missing_ranks", &self.missing_ranks)?;
+        kit.attr_i64s(root, "unfinished_ranks", &self.unfinished_ranks)?;
         kit.attr_str(root, "clock", crate::CLOCK)
     }
 
@@ -121,6 +128,7 @@ impl FileAttrs {
         write_str(file, "scope_version", &self.version, p)?;
         write_i64(file, "ranks", self.ranks, p)?;
         write_i64s(file, "missing_ranks", &self.missing_ranks, p)?;
+        write_i64s(file, "unfinished_ranks", &self.unfinished_ranks, p)?;
         write_str(file, "clock", crate::CLOCK, p)?;
         file.flush().at(p)?;
         write_i64(file, "complete", i64::from(self.complete), p)
@@ -132,6 +140,7 @@ impl FileAttrs {
             version: read_str(file, "scope_version").unwrap_or_default(),
             complete: read_i64(file, "complete").map(|c| c != 0).unwrap_or(true),
             missing_ranks: read_i64s(file, "missing_ranks").unwrap_or_default(),
+            unfinished_ranks: read_i64s(file, "unfinished_ranks").unwrap_or_default(),
         }
     }
 }

@@ -43,8 +43,8 @@ pub fn read_manifest_bytes(path: &Path) -> Result<Option<Vec<u8>>, FormatError> 
 
 /// Creates `out` (fails if it exists) with every group, attribute and preallocated dataset that
 /// `merge` would create for these ranks (`(rank, read_manifest_bytes of its file)`), in rank
-/// order, and no raw data; its root attributes are `attrs` but for `complete = false` and
-/// `missing_ranks` = every rank below `attrs.ranks`. Returns the copy plan of each rank laid
+/// order, and no raw data; its root attributes are `attrs` but for `complete = false`,
+/// `missing_ranks` = every rank below `attrs.ranks` and no `unfinished_ranks`. Returns the copy plan of each rank laid
 /// out, in rank order. A rank whose bytes are not a valid manifest of that rank, or that comes
 /// a second time, is left out (no group, no plan); if every rank is left out, nothing is
 /// created. On any error `out` is removed.
@@ -92,6 +92,7 @@ pub fn lay_out(
         Ok(FileAttrs {
             complete: false,
             missing_ranks: (0..attrs.ranks).collect(),
+            unfinished_ranks: Vec::new(),
             ..attrs.clone()
         })
     };

@@ -3,7 +3,8 @@
 //!
 //! Layout (the reference tool `scope-profiler` reads it unchanged):
 //! ```text
-//! /                                  attrs: scope_version, ranks, complete, missing_ranks, clock
+//! /                                  attrs: scope_version, ranks, complete, missing_ranks,
+//!                                           unfinished_ranks, clock
 //! /rank<N>/                          attrs: rank, dropped_events, pid, hostname
 //! /rank<N>/regions/<encoded name>/   attrs: name (the region name as configured)
 //!     start_times  int64 [n]  nanoseconds, CLOCK_MONOTONIC

@@ -121,9 +121,12 @@ fn fill(out: &Out, inputs: &[MergeInput]) -> Result<MergeReport, FormatError> {
 #[derive(Debug, Default)]
 pub struct DirMerge {
     pub merged: Vec<u32>,
-    /// Ranks of the run with no readable file, or whose file says they did not finish (written
-    /// as the `missing_ranks` attribute).
+    /// Ranks of the run with no readable file: no data of theirs is in the output (written as
+    /// the `missing_ranks` attribute).
     pub missing: Vec<i64>,
+    /// Merged ranks whose file says they did not finish: their data is in the output but may
+    /// be cut short (written as the `unfinished_ranks` attribute).
+    pub unfinished: Vec<i64>,
     /// Rank files that could not be read, with the reason.
     pub unreadable: Vec<(u32, String)>,
     pub events: u64,
@@ -133,10 +136,11 @@ pub struct DirMerge {
 
 /// Merges the per-rank files (`rank_<N>.h5`) of `dir`, left by a run of at least `world` ranks,
 /// into `out` (created; fails if it exists). The root attributes come from what actually
-/// merged: `missing_ranks` lists every rank of the run without a readable file or that did not
-/// finish (its data may be cut short), and `complete`
-/// is `finished && missing is empty` (`finished`: the run reached the merge normally). When every
-/// file merged, they and `dir` are removed; otherwise everything is kept for a second look.
+/// merged: `missing_ranks` lists every rank of the run without a readable file (no data),
+/// `unfinished_ranks` every merged rank whose file says it did not finish (its data may be cut
+/// short), and `complete` is `finished` (the run reached the merge normally) with both empty.
+/// When every file merged, they and `dir` are removed; otherwise everything is kept for a
+/// second look.
 pub fn merge_rank_dir(
     dir: &Path,
     world: u32,
@@ -166,17 +170,21 @@ pub fn merge_rank_dir(
         .max(world);
     let missing_of = |r: &MergeReport| -> Vec<i64> {
         (0..world)
-            .filter(|k| !r.ranks_merged.contains(k) || r.unfinished.contains(k))
+            .filter(|k| !r.ranks_merged.contains(k))
             .map(i64::from)
             .collect()
     };
+    let unfinished_of =
+        |r: &MergeReport| -> Vec<i64> { r.unfinished.iter().map(|&k| k.into()).collect() };
     let report = merge_with(&inputs, out, |r| {
         let missing_ranks = missing_of(r);
+        let unfinished_ranks = unfinished_of(r);
         FileAttrs {
             ranks: world.into(),
             version: crate::TOOL_VERSION.to_string(),
-            complete: finished && missing_ranks.is_empty(),
+            complete: finished && missing_ranks.is_empty() && unfinished_ranks.is_empty(),
             missing_ranks,
+            unfinished_ranks,
         }
     })?;
     let removed = report.unreadable.is_empty();
@@ -188,6 +196,7 @@ pub fn merge_rank_dir(
     }
     Ok(DirMerge {
         missing: missing_of(&report),
+        unfinished: unfinished_of(&report),
         merged: report.ranks_merged,
         unreadable: report.unreadable,
         events: report.events,
@@ -353,8 +362,8 @@ mod tests {
         assert!(!m.removed && dir.join("rank_0.h5").exists());
         let a = ProfileReader::open(&out).unwrap().attrs().unwrap();
         assert_eq!(
-            (a.ranks, a.complete, a.missing_ranks),
-            (4, false, vec![1, 3])
+            (a.ranks, a.complete, a.missing_ranks, a.unfinished_ranks),
+            (4, false, vec![1, 3], vec![])
         );
         // All readable and finished: complete, and the directory is cleaned up.
         std::fs::remove_file(dir.join("rank_1.h5")).unwrap();
@@ -577,7 +586,16 @@ mod tests {
         let outs = [dir.join("listed.h5"), dir.join("bare.h5")];
         for (d, out) in [&listed, &bare].into_iter().zip(&outs) {
             let m = merge_rank_dir(d, 5, out, true).unwrap();
-            assert_eq!((m.merged, m.missing), (vec![0, 1, 2, 3], vec![2, 4]));
+            // Rank 4 left no file: missing; rank 2's data is there, unfinished.
+            assert_eq!(
+                (m.merged, m.missing, m.unfinished),
+                (vec![0, 1, 2, 3], vec![4], vec![2])
+            );
+            let a = ProfileReader::open(out).unwrap().attrs().unwrap();
+            assert_eq!(
+                (a.complete, a.missing_ranks, a.unfinished_ranks),
+                (false, vec![4], vec![2])
+            );
             assert_eq!(m.events, 4 * (3 + 20_000 + 1));
         }
         let (a, b) = (
@@ -654,6 +672,7 @@ mod tests {
             version: crate::TOOL_VERSION.into(),
             complete: false,
             missing_ranks: vec![3],
+            unfinished_ranks: vec![],
         };
         let report = merge(&inputs, &out, &attrs).unwrap();
         assert_eq!(report.ranks_merged, vec![0, 1, 2]);

@@ -327,16 +327,10 @@ fn report_salvaged(s: &salvage::Salvaged) {
             s.file.display()
         ));
     }
-    let empty: Vec<i64> = s
-        .missing
-        .iter()
-        .copied()
-        .filter(|r| !s.merged.iter().any(|m| i64::from(*m) == *r))
-        .collect();
-    if !empty.is_empty() {
+    if !s.missing.is_empty() {
         say(&format!(
             "ranks with no data (they wrote nothing before the failure): {}",
-            list(&empty)
+            list(&s.missing)
         ));
     }
     for (r, why) in &s.unreadable {

@@ -25,7 +25,10 @@ pub struct Salvaged {
     /// 0 for the launched world, K for `<stem>.world<K>.h5`.
     pub world: u32,
     pub merged: Vec<u32>,
+    /// Ranks with no data in the file (no readable rank file).
     pub missing: Vec<i64>,
+    /// Merged ranks that did not finish (their data may be cut short).
+    pub unfinished: Vec<i64>,
     /// Rank files that could not be read, with the reason.
     pub unreadable: Vec<(u32, String)>,
 }
@@ -104,6 +107,7 @@ pub fn salvage(
                 world: w.world,
                 merged: w.merge.merged,
                 missing: w.merge.missing,
+                unfinished: w.merge.unfinished,
                 unreadable: w.merge.unreadable,
             })
             .map_err(|e| e.to_string()),
@@ -129,6 +133,7 @@ pub fn salvage_spawned(
                     world: w.world,
                     merged: w.merge.merged,
                     missing: w.merge.missing,
+                    unfinished: w.merge.unfinished,
                     unreadable: w.merge.unreadable,
                 })
                 .map_err(|e| e.to_string());
@@ -166,6 +171,7 @@ mod tests {
         let s = salvage(&out, &base, 4, since).unwrap().unwrap();
         assert_eq!(s.merged, vec![0, 2]);
         assert_eq!(s.missing, vec![1, 3]);
+        assert_eq!(s.unfinished, Vec::<i64>::new());
         assert_eq!(s.unreadable.len(), 1);
         assert!(dir.exists(), "kept: one rank file was unreadable");
         let r = ProfileReader::open(&out).unwrap();

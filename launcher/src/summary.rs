@@ -363,24 +363,36 @@ pub fn render(s: &Summary, header: &str) -> (Vec<String>, String) {
     (lines, text)
 }
 
-/// The line naming ranks that did not finish, if the file says it is incomplete.
+/// The line naming the ranks that did not finish (`unfinished_ranks`: their data may be cut
+/// short) and those with no data in the file (`missing_ranks`), if the file says it is
+/// incomplete.
 pub fn incomplete_note(s: &Summary) -> Option<String> {
     if s.attrs.complete {
         return None;
     }
-    let missing: Vec<String> = s
-        .attrs
-        .missing_ranks
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
-    Some(if missing.is_empty() {
+    let list = |v: &[i64]| {
+        v.iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !s.attrs.unfinished_ranks.is_empty() {
+        parts.push(format!(
+            "rank(s) {} did not finish; their data may be cut short",
+            list(&s.attrs.unfinished_ranks)
+        ));
+    }
+    if !s.attrs.missing_ranks.is_empty() {
+        parts.push(format!(
+            "rank(s) {} have no data in the file",
+            list(&s.attrs.missing_ranks)
+        ));
+    }
+    Some(if parts.is_empty() {
         "the profile is incomplete: some ranks did not finish".to_string()
     } else {
-        format!(
-            "the profile is incomplete: rank(s) {} did not finish; their data is missing or cut short",
-            missing.join(", ")
-        )
+        format!("the profile is incomplete: {}", parts.join("; "))
     })
 }
 

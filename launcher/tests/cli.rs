@@ -415,6 +415,7 @@ fn pproc_summarises_selected_ranks() {
         version: "test".into(),
         complete: true,
         missing_ranks: vec![],
+        unfinished_ranks: vec![],
     };
     merge(&inputs, &file, &attrs).unwrap();
     drop(no_fork);

@@ -116,18 +116,19 @@ fn incomplete_files_say_so_first() {
         version: "scope test".into(),
         complete: false,
         missing_ranks: vec![3],
+        unfinished_ranks: vec![2],
     };
     write_profile(&d, &f, &[0, 1, 2], attrs, standard_calls);
     let out = pproc_ok(&[s(&f)]);
-    assert!(
-        out.starts_with("the profile is incomplete: rank(s) 3 did not finish"),
-        "{out}"
-    );
+    let note = "the profile is incomplete: rank(s) 2 did not finish; their data may be cut \
+                short; rank(s) 3 have no data in the file";
+    assert!(out.starts_with(note), "{out}");
     let v: serde_json::Value =
         serde_json::from_str(&pproc_ok(&[s(&f), "--format", "json"])).unwrap();
     assert_eq!(v["complete"], false);
     assert_eq!(v["missing_ranks"], serde_json::json!([3]));
-    assert!(v["note"].as_str().unwrap().contains("rank(s) 3"));
+    assert_eq!(v["unfinished_ranks"], serde_json::json!([2]));
+    assert_eq!(v["note"], note);
 }
 
 #[test]

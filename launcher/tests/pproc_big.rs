@@ -46,6 +46,7 @@ fn big(d: &Dir) -> std::path::PathBuf {
         version: "test".into(),
         complete: true,
         missing_ranks: vec![],
+        unfinished_ranks: vec![],
     };
     let report = merge(&inputs, &out, &attrs).unwrap();
     assert_eq!(report.events, 4 * PER_RANK as u64);

@@ -566,6 +566,7 @@ fn chrome_export_of_edge_cases_loads_in_the_perfetto_ui_with_every_slice() {
         version: "scope test".into(),
         complete: true,
         missing_ranks: vec![],
+        unfinished_ranks: vec![],
     };
     write_profile(&d, &f, &[0, 1, 2], attrs, edge_calls);
     let out = d.path("trace.json");
@@ -602,6 +603,7 @@ fn chrome_export_keeps_threads_apart_in_the_perfetto_ui() {
         version: "scope test".into(),
         complete: true,
         missing_ranks: vec![],
+        unfinished_ranks: vec![],
     };
     write_profile(&d, &f, &[1, 2], attrs, threaded_calls);
     let out = d.path("trace.json");

@@ -113,6 +113,11 @@ impl Profile {
             self.attrs.missing_ranks
         );
         assert!(
+            self.attrs.unfinished_ranks.is_empty(),
+            "unfinished ranks {:?}\n{self}",
+            self.attrs.unfinished_ranks
+        );
+        assert!(
             !self.attrs.version.is_empty(),
             "no version attribute\n{self}"
         );

@@ -152,7 +152,7 @@ fn a_list_of_calls_records_only_those() {
 }
 
 /// The Fortran fixtures call MPI_Comm_rank, MPI_Comm_size and one MPI_Reduce of a double to
-/// rank 0, through the Fortran bindings (which reach MPI's C functions through `PMPI_*`).
+/// rank 0, through the Fortran bindings (recorded at their entry points, as the C call).
 fn fortran(flavor: Flavor, name: &str) {
     let prog = fixture(&flavor.fixture(name)).path;
     let wd = WorkDir::new(&format!("mpi_calls_{name}_{}", flavor.suffix()));
@@ -190,6 +190,71 @@ fn fortran_mpi_f08_open_mpi() {
 #[test]
 fn fortran_mpi_f08_mpich() {
     fortran(Flavor::Mpich, "mpi_f08");
+}
+
+/// What `mpi_waits.f90` calls on `rank` of `n`, every call through a Fortran binding (`use
+/// mpi`, and `use mpi_f08`): (region, calls, bytes, peers). Its zero-count `MPI_Waitall`s are
+/// calls too, though Open MPI's `mpi_waitall_` answers them without calling `PMPI_Waitall`.
+fn expected_waits(rank: i64, n: i64) -> Vec<(&'static str, i64, i64, Vec<i64>)> {
+    let (right, left) = ((rank + 1) % n, (rank + n - 1) % n);
+    vec![
+        ("MPI_Allreduce", 1, 4, vec![-1]),
+        ("MPI_Barrier", 1, 0, vec![-1]),
+        ("MPI_Comm_rank", 1, 0, vec![-1]),
+        ("MPI_Comm_size", 1, 0, vec![-1]),
+        ("MPI_Irecv", 7, 7 * 80, vec![left]),
+        ("MPI_Isend", 7, 7 * 80, vec![right]),
+        ("MPI_Waitall", 7 + (7 + rank) + 5, 0, vec![-1]),
+    ]
+}
+
+/// Issue 18: the Fortran bindings' entry points are the calls, counted exactly per rank, the
+/// C call nested inside one not counted again; `config` is `calls = true` or a list.
+fn fortran_waits(flavor: Flavor, config: &str, only: Option<&[&str]>) {
+    let prog = fixture(&flavor.fixture("mpi_waits")).path;
+    let tag = if only.is_some() { "list" } else { "all" };
+    let wd = WorkDir::new(&format!("mpi_calls_waits_{tag}_{}", flavor.suffix()));
+    let plain = run_plain_mpirun(wd.path(), flavor, 3, &prog, &[] as &[&str]);
+    plain.assert_success("plain run");
+    let run = run_with_agent_mpirun(&wd, flavor, 3, config, &prog, &[] as &[&str]);
+    run.output.assert_success("run with the agent");
+    assert_eq!(
+        run.output.stdout, plain.stdout,
+        "the program's output changed"
+    );
+    for rank in 0..3i64 {
+        let want: Vec<_> = expected_waits(rank, 3)
+            .into_iter()
+            .filter(|e| only.is_none_or(|o| o.contains(&e.0)))
+            .collect();
+        assert_calls(
+            &calls_of(&run.profile, rank as u32),
+            &want,
+            &format!("rank {rank}"),
+        );
+    }
+}
+
+#[test]
+fn fortran_zero_count_waitalls_are_counted_open_mpi() {
+    fortran_waits(Flavor::OpenMpi, ALL_CALLS, None);
+}
+
+#[test]
+fn fortran_zero_count_waitalls_are_counted_mpich() {
+    fortran_waits(Flavor::Mpich, ALL_CALLS, None);
+}
+
+#[test]
+fn fortran_calls_named_in_a_list_are_counted_open_mpi() {
+    let config = "[mpi]\ncalls = [\"MPI_WAITALL\", \"mpi_isend\"]\n";
+    fortran_waits(Flavor::OpenMpi, config, Some(&["MPI_Waitall", "MPI_Isend"]));
+}
+
+#[test]
+fn fortran_calls_named_in_a_list_are_counted_mpich() {
+    let config = "[mpi]\ncalls = [\"MPI_WAITALL\", \"mpi_isend\"]\n";
+    fortran_waits(Flavor::Mpich, config, Some(&["MPI_Waitall", "MPI_Isend"]));
 }
 
 /// mpi4py makes many MPI calls of its own at import; a list names the ones the script makes.

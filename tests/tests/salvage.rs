@@ -21,7 +21,7 @@ fn run_flushing(
     mode: &str,
     interval: &str,
 ) -> (WorkDir, scope_tests::Output, std::path::PathBuf) {
-    run_with(flavor, mode, interval, CONFIG)
+    run_with(flavor, mode, interval, CONFIG, 4)
 }
 
 fn run_with(
@@ -29,13 +29,14 @@ fn run_with(
     mode: &str,
     interval: &str,
     config: &str,
+    ranks: u32,
 ) -> (WorkDir, scope_tests::Output, std::path::PathBuf) {
-    let wd = WorkDir::new(&format!("salvage_{mode}_{}", flavor.suffix()));
+    let wd = WorkDir::new(&format!("salvage_{mode}_{ranks}_{}", flavor.suffix()));
     let cfg = wd.write("cfg/scope.toml", config);
     let out = wd.subdir("out").join("profiling_data.h5");
     let prog = fixture(&flavor.fixture("mpi_dies")).path;
-    let args: Vec<OsString> = ["-n", "4", "-c"]
-        .iter()
+    let args: Vec<OsString> = ["-n".into(), ranks.to_string(), "-c".into()]
+        .into_iter()
         .map(OsString::from)
         .chain([
             cfg.into_os_string(),
@@ -88,8 +89,10 @@ fn exit_without_finalize(flavor: Flavor) {
         );
     }
     assert!(!p.attrs.complete, "a salvaged file is marked incomplete");
-    // No rank reached MPI_Finalize: all are named as not finished.
-    assert_eq!(p.attrs.missing_ranks, vec![0, 1, 2, 3]);
+    // No rank reached MPI_Finalize: all are named as not finished, none as missing (each has
+    // its group, even one killed before it wrote an event).
+    assert_eq!(p.attrs.unfinished_ranks, vec![0, 1, 2, 3]);
+    assert_eq!(p.attrs.missing_ranks, Vec::<i64>::new());
     assert!(
         o.stderr.contains("rank(s) 0, 1, 2, 3 did not finish"),
         "{o}"
@@ -146,7 +149,7 @@ fn a_segfaulting_rank_keeps_everything_older_than_the_flush_interval() {
 
 fn mpi_abort_inside_a_hooked_function(flavor: Flavor) {
     let config = format!("{CONFIG}[[regions]]\nsymbol = \"fail\"\n");
-    let (_wd, o, out) = run_with(flavor, "abort", NEVER, &config);
+    let (_wd, o, out) = run_with(flavor, "abort", NEVER, &config, 4);
     assert_ne!(o.code(), 0, "MPI_Abort(5) fails the run: {o}");
     // The aborting rank's own line goes through the launcher's stderr forwarding, which Hydra
     // may cut when it kills the job (about 1 run in 8): the data below proves the rank wrote
@@ -175,6 +178,8 @@ fn mpi_abort_inside_a_hooked_function(flavor: Flavor) {
         );
     }
     assert!(!p.attrs.complete);
+    assert_eq!(p.attrs.unfinished_ranks, vec![0, 1, 2, 3]);
+    assert_eq!(p.attrs.missing_ranks, Vec::<i64>::new());
 }
 
 #[test]
@@ -185,6 +190,42 @@ fn mpi_abort_inside_a_hooked_function_open_mpi() {
 #[test]
 fn mpi_abort_inside_a_hooked_function_mpich() {
     mpi_abort_inside_a_hooked_function(Flavor::Mpich);
+}
+
+/// Issue 18: an `MPI_Abort` run of 2 ranks whose two rank groups were both recovered. Both are
+/// in the file, so neither is missing (`missing_ranks` means no data); neither reached
+/// `MPI_Finalize`, so both are unfinished, and the file is not complete.
+fn mpi_abort_with_both_groups_recovered(flavor: Flavor) {
+    let (_wd, o, out) = run_with(flavor, "abort", NEVER, CONFIG, 2);
+    assert_ne!(o.code(), 0, "MPI_Abort(5) fails the run: {o}");
+    assert!(o.stderr.contains("salvaged 2 rank(s)"), "{o}");
+    let p = Profile::open(&out);
+    assert_rank_groups(&p, 2);
+    // Rank 1 (the aborting one) wrote all its calls, rank 0 its first full buffer.
+    let counts = p.counts();
+    assert_eq!(counts["work"][&1], 70000, "{p}");
+    assert_eq!(counts["work"][&0], 65536, "{p}");
+    assert!(!p.attrs.complete);
+    assert_eq!(p.attrs.missing_ranks, Vec::<i64>::new());
+    assert_eq!(p.attrs.unfinished_ranks, vec![0, 1]);
+    assert!(
+        o.stderr.contains(
+            "the profile is incomplete: rank(s) 0, 1 did not finish; their data may be cut short"
+        ),
+        "{o}"
+    );
+    assert!(!o.stderr.contains("have no data"), "{o}");
+    assert!(!o.stderr.contains("ranks with no data"), "{o}");
+}
+
+#[test]
+fn mpi_abort_with_both_groups_recovered_names_them_unfinished_not_missing_open_mpi() {
+    mpi_abort_with_both_groups_recovered(Flavor::OpenMpi);
+}
+
+#[test]
+fn mpi_abort_with_both_groups_recovered_names_them_unfinished_not_missing_mpich() {
+    mpi_abort_with_both_groups_recovered(Flavor::Mpich);
 }
 
 /// Who gets the signal once every rank waits past its last call.

@@ -7,9 +7,20 @@
 //! `MPI_Alltoall`/`MPI_Alltoallv`: everything sent, all peers together); 0 for calls without a
 //! payload. `peer` is the destination, source or root as a rank of the call's communicator.
 //!
+//! The Fortran bindings' entry points (`mpi_send_`, `MPI_SEND`, `mpi_send_f08_`, ...) are the
+//! same calls, recorded under the C name (`fortran_name`): a binding may answer without calling
+//! the C function (Open MPI's `mpi_waitall_` with no requests), and the C call it does make is
+//! nested inside it, so not recorded twice. Their arguments are pointers to Fortran INTEGERs
+//! (a `use mpi_f08` handle is a derived type holding one), handles are Fortran handles: the
+//! decoder reads through the pointers and sizes datatypes with the binding's own
+//! `pmpi_type_size_`. What it cannot know there is recorded as unknown (`bytes` = -1): the
+//! payload of the calls where `MPI_IN_PLACE` changes it (gathers, scatters, all-to-alls), whose
+//! Fortran `MPI_IN_PLACE` is an address private to each binding.
+//!
 //! Invariants: a decoder reads only arguments its function takes; it calls MPI only for
 //! datatype and communicator sizes, never with a count of 0 (the datatype may then be
-//! `MPI_DATATYPE_NULL`); handles travel as pointer-sized integers (see `mpi::Abi`).
+//! `MPI_DATATYPE_NULL`); C handles travel as pointer-sized integers (see `mpi::Abi`), Fortran
+//! arguments as pointers (`FORTRAN` set in the decoder id).
 
 use super::{find, Abi};
 use crate::engine::Args;
@@ -79,6 +90,56 @@ const SHAPES: [Shape; 14] = [
     Shape::Alltoall,
     Shape::Alltoallv,
 ];
+
+/// Set in the decoder id of a Fortran binding's entry point: its arguments are pointers.
+const FORTRAN: u16 = 0x8000;
+
+/// The decoder id for a Fortran binding's entry point of the MPI function `name` (its C name).
+pub fn fortran_decoder_for(name: &str) -> u16 {
+    match decoder_for(name) {
+        crate::engine::NO_ARGS => crate::engine::NO_ARGS,
+        d => d | FORTRAN,
+    }
+}
+
+/// The C name of the MPI function a Fortran binding's symbol stands for: `mpi_waitall_`,
+/// `mpi_waitall`, `mpi_waitall__`, `MPI_WAITALL` (the manglings of `mpif.h`/`use mpi`),
+/// `mpi_waitall_f08_` (`use mpi_f08`) and MPICH's `mpi_send_f08ts_` are `MPI_Waitall` /
+/// `MPI_Send`; the large-count `..._large_` forms are the C `_c` functions. `None` for anything
+/// else: the `pmpi_` aliases (the same functions), mixed-case internals such as Open MPI's
+/// `MPI_Waitall_f`, helpers of the bindings.
+pub fn fortran_name(symbol: &str) -> Option<String> {
+    let lower = if symbol.bytes().all(|b| !b.is_ascii_uppercase()) {
+        symbol.to_string()
+    } else if symbol.bytes().all(|b| !b.is_ascii_lowercase()) {
+        symbol.to_ascii_lowercase()
+    } else {
+        return None;
+    };
+    let rest = lower.strip_prefix("mpi_")?.trim_end_matches('_');
+    let (rest, large) = match rest.strip_suffix("_large") {
+        Some(r) => (r, true),
+        None => (rest, false),
+    };
+    let rest = ["_f08ts", "_f08"]
+        .iter()
+        .find_map(|s| rest.strip_suffix(s))
+        .unwrap_or(rest);
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    // `MPI_SIZEOF`'s specific procedures (`mpi_sizeof_real8_r1_`, ...) are one call.
+    if rest.starts_with("sizeof_") {
+        return Some("MPI_Sizeof".into());
+    }
+    let mut name = String::from("MPI_");
+    name.push(rest.as_bytes()[0].to_ascii_uppercase() as char);
+    name.push_str(&rest[1..]);
+    if large {
+        name.push_str("_c");
+    }
+    Some(name)
+}
 
 /// The decoder id for the MPI function `name` (what `engine::Target::args_reader` carries).
 pub fn decoder_for(name: &str) -> u16 {
@@ -199,7 +260,13 @@ fn sum_counts(counts: u64, n: i64) -> Option<i64> {
 
 /// (bytes, peer) of a call.
 pub fn decode(decoder: u16, a: &Args) -> (i64, i64) {
-    let shape = SHAPES.get(decoder as usize).copied().unwrap_or(Shape::None);
+    let shape = SHAPES
+        .get((decoder & !FORTRAN) as usize)
+        .copied()
+        .unwrap_or(Shape::None);
+    if decoder & FORTRAN != 0 {
+        return decode_fortran(shape, a);
+    }
     match shape {
         Shape::None => (0, PEER_NONE),
         Shape::BufPeer => (payload(a.int(1), a.get(2)), peer(a.int(3))),
@@ -266,9 +333,125 @@ pub fn decode(decoder: u16, a: &Args) -> (i64, i64) {
     }
 }
 
+type FortranSizeFn = unsafe extern "C" fn(*const c_int, *mut c_int, *mut c_int);
+
+/// The Fortran bindings' `pmpi_type_size_` and `pmpi_comm_size_` (handle, size, ierror), past
+/// their hooks (the same functions as `mpi_type_size_`, `mpi_comm_size_`).
+fn fortran_sizes() -> &'static (Option<FortranSizeFn>, Option<FortranSizeFn>) {
+    static SIZES: OnceLock<(Option<FortranSizeFn>, Option<FortranSizeFn>)> = OnceLock::new();
+    SIZES.get_or_init(|| {
+        let f = |name| {
+            // SAFETY: the Fortran binding's subroutine (INTEGER handle, INTEGER size, INTEGER
+            // ierror), every argument by reference.
+            unhooked(name).map(|p| unsafe { std::mem::transmute::<usize, FortranSizeFn>(p) })
+        };
+        (f("pmpi_type_size_"), f("pmpi_comm_size_"))
+    })
+}
+
+/// The Fortran INTEGER argument `i` (passed by reference), `None` for a null pointer.
+fn fint(a: &Args, i: usize) -> Option<i64> {
+    let p = a.get(i);
+    // SAFETY: the program passed a pointer to a Fortran INTEGER (or to a `use mpi_f08` handle,
+    // whose first and only component is one) as this argument.
+    (p != 0).then(|| i64::from(unsafe { (p as *const c_int).read_unaligned() }))
+}
+
+/// The size the Fortran binding's `f` gives for the handle at `handle`, -1 if it cannot say.
+fn fortran_size(f: Option<FortranSizeFn>, handle: u64) -> i64 {
+    let (Some(f), true) = (f, handle != 0) else {
+        return -1;
+    };
+    let (mut size, mut err): (c_int, c_int) = (0, 0);
+    // SAFETY: a handle the program passed by reference to an MPI call, sized through its own
+    // binding.
+    unsafe { f(handle as *const c_int, &mut size, &mut err) };
+    if err != 0 {
+        return -1;
+    }
+    i64::from(size)
+}
+
+/// count × size of the datatype at `datatype` (both by reference), 0 for a count of 0.
+fn fortran_payload(a: &Args, count: usize, datatype: usize) -> i64 {
+    match fint(a, count) {
+        None => -1,
+        Some(n) if n <= 0 => 0,
+        Some(n) => match fortran_size(fortran_sizes().0, a.get(datatype)) {
+            s if s < 0 => -1,
+            s => n * s,
+        },
+    }
+}
+
+fn fortran_peer(a: &Args, i: usize) -> i64 {
+    fint(a, i).map(peer).unwrap_or(PEER_NONE)
+}
+
+/// (bytes, peer) of a call through a Fortran binding: the C decoder's reading of the same
+/// arguments, through their pointers; -1 bytes where `MPI_IN_PLACE` would decide them.
+fn decode_fortran(shape: Shape, a: &Args) -> (i64, i64) {
+    match shape {
+        Shape::None => (0, PEER_NONE),
+        Shape::BufPeer => (fortran_payload(a, 1, 2), fortran_peer(a, 3)),
+        Shape::Buf => (fortran_payload(a, 1, 2), PEER_NONE),
+        Shape::Peer => (0, fortran_peer(a, 0)),
+        Shape::Reduce => (fortran_payload(a, 2, 3), fortran_peer(a, 5)),
+        Shape::RBuf => (fortran_payload(a, 2, 3), PEER_NONE),
+        Shape::Gather => (-1, fortran_peer(a, 6)),
+        Shape::Gatherv => (-1, fortran_peer(a, 7)),
+        Shape::Scatter => (-1, fortran_peer(a, 6)),
+        Shape::Scatterv => (-1, fortran_peer(a, 7)),
+        Shape::Allgather | Shape::Allgatherv | Shape::Alltoall | Shape::Alltoallv => {
+            (-1, PEER_NONE)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fortran_symbols_are_their_c_calls() {
+        for s in [
+            "mpi_waitall_",
+            "mpi_waitall",
+            "mpi_waitall__",
+            "MPI_WAITALL",
+            "mpi_waitall_f08_",
+        ] {
+            assert_eq!(fortran_name(s).as_deref(), Some("MPI_Waitall"), "{s}");
+        }
+        assert_eq!(fortran_name("mpi_send_f08ts_").as_deref(), Some("MPI_Send"));
+        assert_eq!(
+            fortran_name("mpi_send_f08ts_large_").as_deref(),
+            Some("MPI_Send_c")
+        );
+        assert_eq!(
+            fortran_name("mpi_sizeof_real8_r1_").as_deref(),
+            Some("MPI_Sizeof")
+        );
+        assert_eq!(
+            fortran_name("mpi_comm_rank_").as_deref(),
+            Some("MPI_Comm_rank")
+        );
+        for s in [
+            "pmpi_waitall_",
+            "MPI_Waitall_f",
+            "ompi_waitall_f",
+            "mpi_",
+            "mpir_x_",
+        ] {
+            assert_eq!(fortran_name(s), None, "{s}");
+        }
+        assert_eq!(
+            SHAPES[(fortran_decoder_for("MPI_Send") & !FORTRAN) as usize],
+            Shape::BufPeer
+        );
+        assert_ne!(fortran_decoder_for("MPI_Send") & FORTRAN, 0);
+        assert_eq!(fortran_decoder_for("MPI_Waitall"), crate::engine::NO_ARGS);
+    }
 
     #[test]
     fn decoders_by_name() {

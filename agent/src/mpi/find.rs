@@ -13,6 +13,11 @@ pub fn is_mpi_object(path: &str) -> bool {
     scope_config::is_mpi_library(path.rsplit('/').next().unwrap_or(""))
 }
 
+/// A library of MPI's Fortran bindings (`scope_config::is_fortran_mpi_library`).
+pub fn is_fortran_mpi_object(path: &str) -> bool {
+    scope_config::is_fortran_mpi_library(path.rsplit('/').next().unwrap_or(""))
+}
+
 pub fn next(name: &str) -> Option<usize> {
     loaded::next_symbol(&CString::new(name).ok()?)
 }

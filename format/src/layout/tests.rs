@@ -170,6 +170,15 @@ fn attrs(ranks: i64, complete: bool, missing_ranks: Vec<i64>) -> FileAttrs {
         version: crate::TOOL_VERSION.into(),
         complete,
         missing_ranks,
+        unfinished_ranks: vec![],
+    }
+}
+
+/// `attrs` with rank 5 (`write_ranks`' unfinished one) in `unfinished_ranks`.
+fn with_5_unfinished(ranks: i64, missing_ranks: Vec<i64>) -> FileAttrs {
+    FileAttrs {
+        unfinished_ranks: vec![5],
+        ..attrs(ranks, false, missing_ranks)
     }
 }
 
@@ -206,9 +215,9 @@ fn lay_out_copy_and_commit_give_the_serial_merge() {
     let dir = tmpdir("same");
     let inputs = write_ranks(&dir);
     // Every rank, one of them unfinished and rank 6 without a file: the file says incomplete.
-    let seen = parallel_matches_serial(&dir, "all", &inputs, &attrs(7, false, vec![5, 6]));
+    let seen = parallel_matches_serial(&dir, "all", &inputs, &with_5_unfinished(7, vec![6]));
     // Groups: the root, 6 rank groups, their 6 `regions`, 13 regions (5 + 3 + 1 + 0 + 3 + 1).
-    // Datasets: 3 columns per region, 5 for the two MPI calls. Attributes: 5 on the root, 4 per
+    // Datasets: 3 columns per region, 5 for the two MPI calls. Attributes: 6 on the root, 4 per
     // rank, rank 1's window, clock samples and error bound (5), rank 2's window begin (1), a
     // name per region. Values: the regions' lengths per column, rank by rank (rank 1's
     // 20 000 events come in 7 batches, each followed by one event of ".").
@@ -219,7 +228,7 @@ fn lay_out_copy_and_commit_give_the_serial_merge() {
         Seen {
             groups: 1 + 6 + 6 + 13,
             datasets: 3 * 13 + 2 * 2,
-            attributes: 5 + 6 * 4 + 5 + 1 + 13,
+            attributes: 6 + 6 * 4 + 5 + 1 + 13,
             values: 3 * three + 5 * (30 + 2),
         }
     );
@@ -239,7 +248,7 @@ fn progress_commits_between_the_copies_leave_the_same_file() {
     // the file grows, the later copies still land where planned, the result is the serial one.
     let dir = tmpdir("progress");
     let inputs = write_ranks(&dir);
-    let fin = attrs(6, false, vec![5]);
+    let fin = with_5_unfinished(6, vec![]);
     let serial = dir.join("serial.h5");
     merge(&inputs, &serial, &fin).unwrap();
     let out = dir.join("out.h5");
@@ -276,7 +285,7 @@ fn columns_of(r: &ProfileReader, rank: u32) -> Vec<(String, &'static str, Option
 fn a_file_laid_out_but_never_committed_says_so_and_keeps_what_was_copied() {
     let dir = tmpdir("crash");
     let inputs = write_ranks(&dir);
-    let fin = attrs(6, false, vec![5]);
+    let fin = with_5_unfinished(6, vec![]);
     let serial = dir.join("serial.h5");
     merge(&inputs, &serial, &fin).unwrap();
     let out = dir.join("out.h5");
@@ -561,7 +570,7 @@ fn ranks_without_a_stored_manifest_are_laid_out_through_hdf5() {
     assert_eq!(Manifest::read(&f, f.metadata().unwrap().len()), None);
     assert!(read_manifest_bytes(&path).unwrap().unwrap().len() > USERBLOCK as usize);
     inputs.push(MergeInput { rank: 6, path });
-    let seen = parallel_matches_serial(&dir, "hdf5", &inputs, &attrs(7, false, vec![5]));
+    let seen = parallel_matches_serial(&dir, "hdf5", &inputs, &with_5_unfinished(7, vec![]));
     // Rank 4's empty region was only in its stored manifest: 12 regions of ranks 0-5, 150.
     assert_eq!(
         (seen.groups, seen.datasets),
@@ -604,6 +613,6 @@ fn lay_out_leaves_out_ranks_it_cannot_lay_out() {
     commit(&empty, &fin).unwrap();
     merge(&[], &serial, &fin).unwrap();
     let seen = assert_same_file(&serial, &empty);
-    assert_eq!((seen.groups, seen.datasets, seen.attributes), (1, 0, 5));
+    assert_eq!((seen.groups, seen.datasets, seen.attributes), (1, 0, 6));
     std::fs::remove_dir_all(&dir).unwrap();
 }

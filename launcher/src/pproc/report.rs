@@ -150,6 +150,7 @@ pub fn to_json(s: &Summary, file: &str) -> Value {
         "file": file,
         "complete": s.attrs.complete,
         "missing_ranks": s.attrs.missing_ranks,
+        "unfinished_ranks": s.attrs.unfinished_ranks,
         "note": summary::incomplete_note(s),
         "ranks": s.ranks,
         "events": s.events,

@@ -55,7 +55,8 @@ fn sample(dir: &std::path::Path, complete: bool) -> PathBuf {
         ranks: 2,
         version: "test".into(),
         complete,
-        missing_ranks: if complete { vec![] } else { vec![1] },
+        missing_ranks: vec![],
+        unfinished_ranks: if complete { vec![] } else { vec![1] },
     };
     merge(&inputs, &out, &attrs).unwrap();
     out
@@ -119,12 +120,15 @@ fn numbers_from_a_small_file() {
 }
 
 #[test]
-fn incomplete_files_name_missing_ranks() {
+fn incomplete_files_name_unfinished_ranks() {
     let dir = tmpdir("incomplete");
     let path = sample(&dir, false);
     let s = compute(&ProfileReader::open(&path).unwrap(), None).unwrap();
     let note = incomplete_note(&s).unwrap();
-    assert!(note.contains("rank(s) 1 did not finish"), "{note}");
+    assert_eq!(
+        note,
+        "the profile is incomplete: rank(s) 1 did not finish; their data may be cut short"
+    );
     let (lines, _) = render(&s, "wrote x.h5");
     assert_eq!(lines[0], "wrote x.h5: 2 ranks, 4 events");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -150,6 +150,7 @@ pub fn standard(dir: &Dir) -> PathBuf {
         version: "scope test".into(),
         complete: true,
         missing_ranks: vec![],
+        unfinished_ranks: vec![],
     };
     write_profile(dir, &out, &[0, 1, 2, 3], attrs, standard_calls);
     out
@@ -284,6 +285,7 @@ pub fn mpi_standard(dir: &Dir) -> PathBuf {
         version: "scope test".into(),
         complete: true,
         missing_ranks: vec![],
+        unfinished_ranks: vec![],
     };
     write_profile_with(dir, &out, &[0, 1, 2], attrs, mpi_calls, mpi_window);
     out
