@@ -384,7 +384,7 @@ pub fn table(m: &CommMatrix, file: &str) -> String {
                 )
             })
             .collect();
-        let _ = writeln!(o, "from: {}", list.join(", "));
+        let _ = writeln!(o, "by call: {}", list.join(", "));
     }
     let mut skipped = Vec::new();
     if m.proc_null > 0 {

@@ -39,7 +39,7 @@ pub fn panel(m: &CommMatrix, width: f64) -> Panel {
     let n = m.n.max(1);
     let bin = n.div_ceil(MAX_CELLS);
     let k = n.div_ceil(bin);
-    let px = (SIDE / k as f64).floor().clamp(3.0, 28.0);
+    let px = (SIDE / k as f64).floor().clamp(3.0, 40.0);
     let side = px * k as f64;
     let _ = write!(
         o,
