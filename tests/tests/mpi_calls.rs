@@ -440,3 +440,122 @@ fn mpi_calls_inside_mpi_calls_are_not_counted_twice() {
         );
     }
 }
+
+/// `mpi_comm.c` on 4 ranks, bytes and messages sent `[from][to]` (see the fixture): ring
+/// (5 × 512 B to r+1), pairs 0↔1 (3 × 400 B) and 2↔3 (2 × 2000 B), Bcast (2 × 256 B) and
+/// Scatter (16 B) from 0, Gather to 3 (16 B), Reduce to 2 (12 B).
+const COMM_BYTES: [[u64; 4]; 4] = [
+    [
+        0,
+        5 * 512 + 3 * 400 + 2 * 256 + 16,
+        2 * 256 + 16 + 12,
+        2 * 256 + 16 + 16,
+    ],
+    [3 * 400, 0, 5 * 512 + 12, 16],
+    [0, 0, 0, 5 * 512 + 2 * 2000 + 16],
+    [5 * 512, 0, 2 * 2000 + 12, 0],
+];
+const COMM_MESSAGES: [[u64; 4]; 4] = [[0, 11, 4, 4], [3, 0, 6, 1], [0, 0, 0, 8], [5, 0, 3, 0]];
+
+/// The exact communication matrix of a run under scope-run, from `scope-pproc comm`, and its
+/// heat map in `--show`'s SVG and HTML.
+fn comm_matrix(flavor: Flavor) {
+    let prog = fixture(&flavor.fixture("mpi_comm")).path;
+    let wd = WorkDir::new(&format!("mpi_comm_{}", flavor.suffix()));
+    let cfg = wd.write("scope.toml", ALL_CALLS);
+    let out = wd.join("out.h5");
+    scope_run(&wd, &cfg, &out, 4, &prog).assert_success("scope-run");
+    let pproc = || scope_tests::proc::Cmd::new(scope_tests::paths::scope_pproc());
+    let json = pproc()
+        .arg("comm")
+        .arg(&out)
+        .arg("--format")
+        .arg("json")
+        .run();
+    json.assert_success("scope-pproc comm --format json");
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let rows = |k: &str| -> Vec<Vec<u64>> {
+        serde_json::from_value(v[k].clone()).unwrap_or_else(|e| panic!("{k}: {e}: {v}"))
+    };
+    assert_eq!(rows("bytes"), COMM_BYTES.map(|r| r.to_vec()), "bytes");
+    assert_eq!(
+        rows("messages"),
+        COMM_MESSAGES.map(|r| r.to_vec()),
+        "messages"
+    );
+    assert_eq!(v["total_messages"], 45);
+    // The roots' own parts: 2 Bcast + Scatter on 0, Gather on 3, Reduce on 2; one send to
+    // MPI_PROC_NULL per rank.
+    assert_eq!(v["skipped"]["root_self"], 5, "{v}");
+    assert_eq!(v["skipped"]["proc_null"], 4, "{v}");
+    assert_eq!(v["unknown_size_messages"], 0, "{v}");
+    let not_counted: Vec<&str> = v["not_counted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "MPI_Allreduce",
+        "MPI_Barrier",
+        "MPI_Irecv",
+        "MPI_Recv",
+        "MPI_Waitall",
+    ] {
+        assert!(not_counted.contains(&n), "{n} not in {not_counted:?}");
+    }
+
+    let table = pproc().arg("comm").arg(&out).run();
+    table.assert_success("scope-pproc comm");
+    let row0 = table
+        .stdout
+        .split("messages sent")
+        .nth(1)
+        .and_then(|t| t.lines().find(|l| l.starts_with("0 ")))
+        .unwrap_or_else(|| panic!("no messages row 0: {table}"));
+    assert_eq!(
+        row0.split_whitespace().collect::<Vec<_>>(),
+        ["0", "-", "11", "4", "4", "19"],
+        "{table}"
+    );
+    assert!(
+        table
+            .stdout
+            .contains("peer is a rank of the call's communicator"),
+        "{table}"
+    );
+
+    let show = pproc()
+        .arg(&out)
+        .arg("--show")
+        .arg("-o")
+        .arg(wd.join("chart"))
+        .run();
+    show.assert_success("scope-pproc --show");
+    for ext in ["svg", "html"] {
+        let text = std::fs::read_to_string(wd.join(format!("chart.{ext}"))).unwrap();
+        assert!(
+            text.contains("Communication matrix"),
+            "no heat map in chart.{ext}"
+        );
+        assert_eq!(
+            text.matches("class=\"comm-cell\"").count(),
+            9,
+            "chart.{ext}"
+        );
+        assert!(
+            text.contains(r#"data-from="2" data-to="3" data-bytes="6576" data-messages="8""#),
+            "chart.{ext}"
+        );
+    }
+}
+
+#[test]
+fn comm_matrix_of_ring_pairs_and_roots_open_mpi() {
+    comm_matrix(Flavor::OpenMpi);
+}
+
+#[test]
+fn comm_matrix_of_ring_pairs_and_roots_mpich() {
+    comm_matrix(Flavor::Mpich);
+}

@@ -1,11 +1,13 @@
 //! scope-pproc: post-processing of a profile file.
 //!   `scope-pproc FILE [--ranks R..] [--format table|json] [--show [-o OUT]]` → `report`
 //!   `scope-pproc export --format chrome|speedscope|csv|scope-profiler FILE -o OUT` → `export`
+//!   `scope-pproc comm FILE [--ranks R..] [--format table|json]` → `comm`
 //! Exit status: 0 on success, 1 when the file cannot be read or an output cannot be written,
 //! 2 for bad arguments (including ranks the file does not hold).
 //! Invariant: every command streams the file through `ProfileReader::for_each_chunk`; none holds
 //! all events in memory (speedscope holds one rank at a time; see `export::speedscope`).
 
+pub mod comm;
 pub mod export;
 pub mod gantt;
 pub mod report;
@@ -17,10 +19,10 @@ use std::path::Path;
 
 /// Runs scope-pproc with the full argv (argv[0] included); returns the exit status.
 pub fn main(argv: &[String]) -> i32 {
-    let result = if argv.get(1).map(String::as_str) == Some("export") {
-        export::main(&argv[1..])
-    } else {
-        report::main(argv)
+    let result = match argv.get(1).map(String::as_str) {
+        Some("export") => export::main(&argv[1..]),
+        Some("comm") => comm::main(&argv[1..]),
+        _ => report::main(argv),
     };
     match result {
         Ok(()) => 0,

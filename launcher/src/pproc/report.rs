@@ -3,7 +3,7 @@
 //! Invariant: the table and the JSON carry the same numbers (both come from one `Summary`);
 //! the incompleteness note comes first in both.
 
-use super::{gantt, open, parse, write_fail};
+use super::{comm, gantt, open, parse, write_fail};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::summary::{self, Summary};
@@ -23,7 +23,9 @@ pub enum Format {
     version,
     about = "Summarise a scope profile, draw its Gantt chart, export it",
     after_help = "Exports: scope-pproc export --format chrome|speedscope|csv|scope-profiler FILE -o OUT\n\
-                  (see `scope-pproc export --help`)"
+                  (see `scope-pproc export --help`)\n\
+                  Communication matrix: scope-pproc comm FILE [--format json]\n\
+                  (see `scope-pproc comm --help`)"
 )]
 struct Cli {
     /// The profile (e.g. profiling_data.h5).
@@ -55,9 +57,22 @@ pub fn main(argv: &[String]) -> Result<()> {
         let (svg, html) = chart_paths(&cli.file, cli.output.as_deref());
         let chart = gantt::build(&input.reader, &s)?;
         let title = format!("{shown}: ranks {}", rank_list(&s.ranks));
-        let svg_text = gantt::svg(&chart, &title);
+        // With MPI calls, the communication matrix goes below the legend.
+        let panel = match &s.mpi {
+            Some(_) => Some(comm::heatmap::panel(&comm::compute(&input)?, 0.0)),
+            None => None,
+        };
+        let svg_text = gantt::svg_with(&chart, &title, panel.as_ref());
         std::fs::write(&svg, &svg_text).map_err(|e| write_fail(&svg, e))?;
-        let html_text = gantt::html(&svg_text, &title, &chart);
+        let extra = if panel.is_some() {
+            "<p>Below the legend: the communication matrix, bytes sent from each rank (row) to \
+             each rank (column), from the MPI calls' <code>bytes</code> and <code>peer</code>; \
+             hover a cell for bytes and messages; <code>scope-pproc comm FILE</code> prints it \
+             and says what is counted.</p>"
+        } else {
+            ""
+        };
+        let html_text = gantt::html_with(&svg_text, &title, &chart, extra);
         std::fs::write(&html, html_text).map_err(|e| write_fail(&html, e))?;
         Some((svg, html))
     } else {

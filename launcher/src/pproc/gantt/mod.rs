@@ -12,7 +12,7 @@
 
 mod svg;
 
-pub use svg::{html, svg};
+pub use svg::{escape, html, html_with, svg, svg_with, Panel};
 
 use crate::summary::{Summary, CHUNK};
 use scope_format::{FormatError, ProfileReader};

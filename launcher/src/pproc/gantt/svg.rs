@@ -107,8 +107,22 @@ pub fn tick_step(span_ns: f64, n: f64) -> f64 {
         .unwrap_or(10.0 * mag)
 }
 
+/// A further drawing below the chart's legend (the communication matrix): its markup, drawn
+/// with its origin at the panel's top-left corner, and its size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    pub markup: String,
+    pub width: f64,
+    pub height: f64,
+}
+
 /// The chart as an SVG document.
 pub fn svg(c: &Chart, title: &str) -> String {
+    svg_with(c, title, None)
+}
+
+/// The chart as an SVG document, with `panel` below the legend.
+pub fn svg_with(c: &Chart, title: &str, panel: Option<&Panel>) -> String {
     let lanes_h: f64 = c
         .lanes
         .iter()
@@ -116,11 +130,12 @@ pub fn svg(c: &Chart, title: &str) -> String {
         .sum();
     let longest = c.lanes.iter().map(|l| l.label.chars().count()).max();
     let label_w = LABEL_W.max((longest.unwrap_or(0) as f64 * CHAR_W + 16.0).ceil());
-    let width = label_w + PLOT_W + RIGHT;
-    let per_row = ((width - 20.0) / 200.0).floor().max(1.0) as usize;
+    let chart_w = label_w + PLOT_W + RIGHT;
+    let width = panel.map_or(chart_w, |p| p.width.max(chart_w));
+    let per_row = ((chart_w - 20.0) / 200.0).floor().max(1.0) as usize;
     let entries = c.regions.len() + usize::from(c.mpi.contains(&true));
     let legend_h = entries.div_ceil(per_row) as f64 * LEGEND_ROW + 30.0;
-    let height = TOP + lanes_h + legend_h;
+    let height = TOP + lanes_h + legend_h + panel.map_or(0.0, |p| p.height + 10.0);
     let mut o = String::new();
     let _ = write!(
         o,
@@ -176,6 +191,14 @@ pub fn svg(c: &Chart, title: &str) -> String {
         y += h + LANE_GAP;
     }
     legend(&mut o, c, y + 10.0, per_row);
+    if let Some(p) = panel {
+        let _ = write!(
+            o,
+            r#"<g class="panel" transform="translate(0,{:.1})">{}</g>"#,
+            TOP + lanes_h + legend_h + 10.0,
+            p.markup
+        );
+    }
     o.push_str("</svg>\n");
     o
 }
@@ -244,6 +267,11 @@ fn legend(o: &mut String, c: &Chart, y0: f64, per_row: usize) {
 
 /// A self-contained HTML page around `svg_text`: works from a file:// URL with no network.
 pub fn html(svg_text: &str, title: &str, c: &Chart) -> String {
+    html_with(svg_text, title, c, "")
+}
+
+/// As `html`, with `extra` (HTML, e.g. a paragraph about a panel) after the chart's notes.
+pub fn html_with(svg_text: &str, title: &str, c: &Chart, extra: &str) -> String {
     let note = if c.aggregated > 0 {
         format!(
             "<p>{} calls shorter than one pixel ({}) are drawn aggregated per pixel column; hover for counts.</p>",
@@ -264,7 +292,7 @@ pub fn html(svg_text: &str, title: &str, c: &Chart) -> String {
          <style>body{{margin:12px;font-family:'DejaVu Sans',Arial,sans-serif;background:#fff;color:#222}}\
          .chart svg{{width:100%;height:auto}} p{{font-size:12px;color:#555}}</style></head><body>\
          <h1 style=\"font-size:16px\">scope Gantt chart</h1>{note}<div class=\"chart\">{svg_text}</div>\
-         <p>Lanes are ranks (and threads); bars nest downwards; hover a bar for its region and duration.</p>{mpi}\
+         <p>Lanes are ranks (and threads); bars nest downwards; hover a bar for its region and duration.</p>{mpi}{extra}\
          </body></html>\n",
         t = escape(title)
     )
