@@ -57,8 +57,10 @@ pub fn main(argv: &[String]) -> Result<()> {
         let title = format!("{shown}: ranks {}", rank_list(&s.ranks));
         let svg_text = gantt::svg(&chart, &title);
         std::fs::write(&svg, &svg_text).map_err(|e| write_fail(&svg, e))?;
-        let html_text = gantt::html(&svg_text, &title, &chart);
-        std::fs::write(&html, html_text).map_err(|e| write_fail(&html, e))?;
+        gantt::write_html(&input.reader, &s, &chart, &title, &html).map_err(|e| match e {
+            scope_format::FormatError::Io { source, .. } => write_fail(&html, source),
+            e => e.into(),
+        })?;
         Some((svg, html))
     } else {
         None
