@@ -54,14 +54,28 @@
         st[i] = prev; en[i] = prev + rv(); rg[i] = region;
       }
     }
-    let sorted = true;
-    for (let j = 1; j < n && sorted; j++) {
-      sorted = st[j - 1] < st[j] || (st[j - 1] === st[j] && en[j - 1] - st[j - 1] >= en[j] - st[j]);
-    }
-    if (!sorted) {
-      const idx = new Uint32Array(n);
+    // Order (start, longer first): a natural merge sort of the runs already in order (each
+    // region's calls usually are), so a lane of 10^6 calls in a few regions sorts in O(n log k).
+    const before = (a, b) => st[a] < st[b] || (st[a] === st[b] && en[a] - st[a] >= en[b] - st[b]);
+    let runs = [0];
+    for (let j = 1; j < n; j++) if (!before(j - 1, j)) runs.push(j);
+    if (runs.length > 1) {
+      let idx = new Uint32Array(n), tmp = new Uint32Array(n);
       for (let j = 0; j < n; j++) idx[j] = j;
-      idx.sort((a, b) => st[a] - st[b] || (en[b] - st[b]) - (en[a] - st[a]));
+      runs.push(n);
+      while (runs.length > 2) {
+        const next = [0];
+        for (let r = 0; r + 1 < runs.length; r += 2) {
+          const a0 = runs[r], a1 = runs[r + 1], b1 = r + 2 < runs.length ? runs[r + 2] : a1;
+          let p = a0, q = a1, o = a0;
+          while (p < a1 && q < b1) tmp[o++] = before(idx[p], idx[q]) ? idx[p++] : idx[q++];
+          while (p < a1) tmp[o++] = idx[p++];
+          while (q < b1) tmp[o++] = idx[q++];
+          next.push(b1);
+        }
+        runs = next;
+        [idx, tmp] = [tmp, idx];
+      }
       const s2 = new Float64Array(n), e2 = new Float64Array(n), r2 = new Uint32Array(n);
       for (let j = 0; j < n; j++) { s2[j] = st[idx[j]]; e2[j] = en[idx[j]]; r2[j] = rg[idx[j]]; }
       st = s2; en = e2; rg = r2;
