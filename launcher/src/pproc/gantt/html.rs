@@ -156,9 +156,9 @@ pub fn write_html(
         for (bytes, calls) in encode_rank(reader, s, c, rank)? {
             let lane = &c.lanes[k];
             debug_assert_eq!(lane.rank, rank);
-            write!(
+            writeln!(
                 o,
-                "<script type=\"application/octet-stream\" id=\"lane-{k}\">{}</script>\n",
+                "<script type=\"application/octet-stream\" id=\"lane-{k}\">{}</script>",
                 base64(&bytes)
             )
             .map_err(io)?;
