@@ -138,6 +138,239 @@ print(im.size[0], im.size[1], ink / len(px), near((0x4e, 0x79, 0xa7)), near((0xf
     );
 }
 
+/// Runs support/gantt_zoom.mjs on the page `html` (`args`: its mode and arguments) and returns
+/// its JSON, after checking that the page raised no error and asked for nothing.
+fn gantt_zoom(html: &Path, args: &[&str]) -> serde_json::Value {
+    let mut c = Command::new("node");
+    c.arg(root().join("launcher/tests/support/gantt_zoom.mjs"))
+        .arg(html)
+        .args(args)
+        .env(
+            "PLAYWRIGHT_CORE",
+            oracle_dir().join("npm/node_modules/playwright-core"),
+        );
+    let o = finish_within(c, 170);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "the Gantt page did not run in Chromium:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("driver output is not JSON ({e}):\n{out}"));
+    assert_eq!(v["errors"], serde_json::json!([]), "page errors");
+    assert_eq!(
+        v["blocked"],
+        serde_json::json!([]),
+        "the page wanted the network"
+    );
+    v
+}
+
+/// Zoom fixture, times in ns since T. Rank 0: `outer` 0 .. 1 s; 25 × `tiny` of 2 µs every
+/// 8 µs from 500 ms (the window 500 ms .. 500.2 ms); 800 × `tiny` of 1 µs at k ms + 0.5 ms
+/// for k in 0..400 and 600..1000 (nowhere near the window). Rank 1: `outer` 0 .. 1 s.
+const WIN: i64 = 500_000_000;
+fn zoom_calls(r: u32) -> Vec<Call> {
+    let mut v: Vec<Call> = vec![("outer", 0, T, T + 1_000_000_000)];
+    if r == 0 {
+        for k in 0..25 {
+            let s = T + WIN + k * 8_000;
+            v.push(("tiny", 0, s, s + 2_000));
+        }
+        for k in (0..400).chain(600..1000) {
+            let s = T + k * 1_000_000 + 500_000;
+            v.push(("tiny", 0, s, s + 1_000));
+        }
+    }
+    v
+}
+
+#[test]
+fn gantt_html_zooms_into_calls_aggregated_at_full_view() {
+    if !have_oracles("gantt_html_zooms_into_calls_aggregated_at_full_view") {
+        return;
+    }
+    use serde_json::{json, Value};
+    let d = Dir::new("gantt-zoom");
+    let f = d.path("zoom.h5");
+    let attrs = FileAttrs {
+        ranks: 2,
+        version: "scope test".into(),
+        complete: true,
+        missing_ranks: vec![],
+        unfinished_ranks: vec![],
+    };
+    write_profile(&d, &f, &[0, 1], attrs, zoom_calls);
+    let html = d.path("z.html");
+    pproc_ok(&[s(&f), "--show", "-o", s(&html)]);
+    let (a, b) = (WIN - 10_000, WIN + 210_000);
+    let v = gantt_zoom(&html, &["zoom", &a.to_string(), &b.to_string()]);
+    let w = v["width"].as_f64().unwrap();
+    assert!(w > 1000.0, "plot width {w}");
+    assert_eq!(v["span"], 1_000_000_000);
+    let lane0 = |view: &str| v[view][0].clone();
+    let num = |x: &Value| x.as_f64().unwrap();
+
+    // Full view: one bar (outer); every tiny call aggregated; the 25 of the window in marks
+    // of their one or two pixel columns, holding exactly those 25 calls.
+    let full = lane0("full");
+    assert_eq!(
+        full["bars"],
+        json!([[0, 1_000_000_000, "outer", 0]]),
+        "{full}"
+    );
+    assert_eq!(
+        (full["individual"].as_u64(), full["aggregated"].as_u64()),
+        (Some(1), Some(825))
+    );
+    let npp = 1e9 / w;
+    let (c0, c1) = (
+        (WIN as f64 / npp).floor(),
+        ((WIN + 200_000) as f64 / npp).floor(),
+    );
+    let near: Vec<&Value> = full["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| num(&m[0]) <= c1 + 1.0 && num(&m[0]) + num(&m[1]) >= c0 - 1.0)
+        .collect();
+    let in_window: u64 = near.iter().map(|m| m[4].as_u64().unwrap()).sum();
+    assert_eq!(in_window, 25, "{near:?}");
+    assert!(
+        near.len() <= 2 && near.iter().all(|m| m[3] == "tiny" && m[2] == 1),
+        "{near:?}"
+    );
+    let all: u64 = full["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[4].as_u64().unwrap())
+        .sum();
+    assert_eq!(all, 825);
+
+    // Zoomed into the window: exactly those 25 calls, each a bar with its exact start and end,
+    // nested in outer; nothing aggregated.
+    assert_eq!(v["zoomedView"], json!([a, b]));
+    let zoomed = lane0("zoomed");
+    let mut want = vec![json!([0, 1_000_000_000, "outer", 0])];
+    want.extend((0..25).map(|k| json!([WIN + k * 8_000, WIN + k * 8_000 + 2_000, "tiny", 1])));
+    assert_eq!(zoomed["bars"], json!(want), "{zoomed}");
+    assert_eq!(
+        (zoomed["aggregated"].as_u64(), zoomed["blocks"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        v["zoomed"][1]["bars"],
+        json!([[0, 1_000_000_000, "outer", 0]])
+    );
+
+    // The Reset button: the full view again, drawn as before.
+    assert_eq!(v["resetView"], json!([0, 1_000_000_000]));
+    assert_eq!(v["reset"], v["full"]);
+
+    // Real input: three wheel notches up at the middle zoom in around it (0.67 each); a drag
+    // of 100 px to the left moves the view 100 px of time later; a shift-drag over the middle
+    // fifth makes it the view; Escape resets.
+    let (w0, w1) = (num(&v["wheelView"][0]), num(&v["wheelView"][1]));
+    assert!(
+        (w1 - w0 - 1e9 * (-1.2f64).exp()).abs() < 1e6,
+        "wheel: {w0} .. {w1}"
+    );
+    assert!(
+        ((w0 + w1) / 2.0 - 5e8).abs() < 2.0 * npp,
+        "wheel centre: {w0} .. {w1}"
+    );
+    let (d0, d1) = (num(&v["dragView"][0]), num(&v["dragView"][1]));
+    let moved = 100.0 * (w1 - w0) / w;
+    assert!(
+        (d0 - w0 - moved).abs() < 1.0 && (d1 - d0 - (w1 - w0)).abs() < 1.0,
+        "drag: {d0} .. {d1}"
+    );
+    let (b0, b1) = (num(&v["brushView"][0]), num(&v["brushView"][1]));
+    let pick = |f: f64| d0 + f * (d1 - d0);
+    let px = (d1 - d0) / w;
+    assert!(
+        (b0 - pick(0.4)).abs() < px + 1.0 && (b1 - pick(0.6)).abs() < px + 1.0,
+        "brush: {b0} .. {b1}"
+    );
+    assert_eq!(v["escapeView"], json!([0, 1_000_000_000]));
+}
+
+/// One rank: 10^6 calls of `c` (300 ns every µs) inside one `run`; the page's size, its load
+/// time and its redraw times at the full view, zooming with the wheel and panning are printed
+/// (not asserted: they depend on the machine).
+#[test]
+fn gantt_html_redraw_time_for_a_million_calls() {
+    if !have_oracles("gantt_html_redraw_time_for_a_million_calls") {
+        return;
+    }
+    use scope_format::{merge, MergeInput, RankAttrs, RankWriter};
+    const N: i64 = 1_000_000;
+    let d = Dir::new("gantt-million");
+    let part = d.path("part0.h5");
+    let no_fork = fork_lock();
+    let mut wr = RankWriter::create(&part, RankAttrs::default()).unwrap();
+    wr.append("run", &[T], &[T + N * 1_000], &[0]).unwrap();
+    for i in (0..N).step_by(100_000) {
+        let st: Vec<i64> = (i..i + 100_000).map(|k| T + k * 1_000).collect();
+        let en: Vec<i64> = st.iter().map(|x| x + 300).collect();
+        wr.append("c", &st, &en, &vec![0; st.len()]).unwrap();
+    }
+    wr.finish().unwrap();
+    let f = d.path("million.h5");
+    let inputs = [MergeInput {
+        rank: 0,
+        path: part,
+    }];
+    merge(
+        &inputs,
+        &f,
+        &FileAttrs {
+            ranks: 1,
+            complete: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    drop(no_fork);
+    let html = d.path("m.html");
+    let t = std::time::Instant::now();
+    pproc_ok(&[s(&f), "--show", "-o", s(&html)]);
+    let secs = t.elapsed().as_secs_f64();
+    let size = std::fs::metadata(&html).unwrap().len();
+    let v = gantt_zoom(&html, &["time"]);
+    assert_eq!(v["fullDrawn"][0]["aggregated"], N, "{}", v["fullDrawn"]);
+    let stats = |k: &str| {
+        let x: Vec<f64> = v[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        let mean = x.iter().sum::<f64>() / x.len() as f64;
+        format!(
+            "mean {mean:.1} ms, max {:.1} ms",
+            x.iter().cloned().fold(0.0, f64::max)
+        )
+    };
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "gantt, 10^6 calls: scope-pproc --show {secs:.2} s, HTML {:.1} MiB ({:.1} B/call); page \
+         load {} ms (decode {:.0} ms); redraw full view {}; 25 wheel zooms {} (ending at {} \
+         bars, {} aggregated); 10 pan steps {}",
+        size as f64 / 1048576.0,
+        size as f64 / N as f64,
+        v["loadMs"],
+        v["decodeMs"].as_f64().unwrap(),
+        stats("fullMs"),
+        stats("wheelMs"),
+        v["wheelDrawn"][0]["individual"],
+        v["wheelDrawn"][0]["aggregated"],
+        stats("panMs"),
+    );
+}
+
 #[test]
 fn speedscope_export_is_valid_against_the_shipped_schema() {
     if !have_oracles("speedscope_export_is_valid_against_the_shipped_schema") {

@@ -64,16 +64,26 @@ pub fn main(argv: &[String]) -> Result<()> {
         };
         let svg_text = gantt::svg_with(&chart, &title, panel.as_ref());
         std::fs::write(&svg, &svg_text).map_err(|e| write_fail(&svg, e))?;
-        let extra = if panel.is_some() {
-            "<p>Below the legend: the communication matrix, bytes sent from each rank (row) to \
-             each rank (column), from the MPI calls' <code>bytes</code> and <code>peer</code>; \
-             hover a cell for bytes and messages; <code>scope-pproc comm FILE</code> prints it \
-             and says what is counted.</p>"
-        } else {
-            ""
+        let extra = match &panel {
+            Some(p) => format!(
+                "<p>The communication matrix: bytes sent from each rank (row) to each rank \
+                 (column), from the MPI calls' <code>bytes</code> and <code>peer</code>; hover a \
+                 cell for bytes and messages; <code>scope-pproc comm FILE</code> prints it and \
+                 says what is counted.</p><div class=\"comm\"><svg xmlns=\"http://www.w3.org/2000/svg\" \
+                 width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"DejaVu Sans, Arial, sans-serif\" \
+                 font-size=\"11\">{markup}</svg></div>",
+                w = p.width,
+                h = p.height,
+                markup = p.markup
+            ),
+            None => String::new(),
         };
-        let html_text = gantt::html_with(&svg_text, &title, &chart, extra);
-        std::fs::write(&html, html_text).map_err(|e| write_fail(&html, e))?;
+        gantt::write_html(&input.reader, &s, &chart, &title, &html, &extra).map_err(
+            |e| match e {
+                scope_format::FormatError::Io { source, .. } => write_fail(&html, source),
+                e => e.into(),
+            },
+        )?;
         Some((svg, html))
     } else {
         None

@@ -10,9 +10,11 @@
 //! other region in colours that are not red (so waiting stands out), the legend has an entry
 //! for them, and each rank's first lane label carries the rank's MPI share (`rank 3 · MPI 42%`).
 
+mod html;
 mod svg;
 
-pub use svg::{escape, html, html_with, svg, svg_with, Panel};
+pub use html::write_html;
+pub use svg::{escape, svg, svg_with, Panel};
 
 use crate::summary::{Summary, CHUNK};
 use scope_format::{FormatError, ProfileReader};

@@ -1,5 +1,4 @@
-//! Drawing a laid-out `Chart` as a standalone SVG, and wrapping it in an HTML page that needs
-//! nothing from the network (no scripts, fonts or styles from elsewhere).
+//! Drawing a laid-out `Chart` as a standalone SVG (the HTML page is `html.rs`).
 //! Invariants: every name that reaches the markup is escaped; the SVG has a white background, a
 //! time axis relative to the first call in readable units, one lane per `Lane`, and a legend.
 //! With MPI calls, MPI regions are filled from `MPI_PALETTE` (reds) and the others from
@@ -11,8 +10,8 @@ use crate::summary::format_duration;
 use std::fmt::Write;
 
 /// Width of the lane labels at least; longer labels widen it (`CHAR_W` per character).
-const LABEL_W: f64 = 170.0;
-const CHAR_W: f64 = 6.6;
+pub(super) const LABEL_W: f64 = 170.0;
+pub(super) const CHAR_W: f64 = 6.6;
 const ROW_H: f64 = 14.0;
 const LANE_GAP: f64 = 8.0;
 const TOP: f64 = 56.0;
@@ -263,37 +262,4 @@ fn legend(o: &mut String, c: &Chart, y0: f64, per_row: usize) {
             );
         }
     }
-}
-
-/// A self-contained HTML page around `svg_text`: works from a file:// URL with no network.
-pub fn html(svg_text: &str, title: &str, c: &Chart) -> String {
-    html_with(svg_text, title, c, "")
-}
-
-/// As `html`, with `extra` (HTML, e.g. a paragraph about a panel) after the chart's notes.
-pub fn html_with(svg_text: &str, title: &str, c: &Chart, extra: &str) -> String {
-    let note = if c.aggregated > 0 {
-        format!(
-            "<p>{} calls shorter than one pixel ({}) are drawn aggregated per pixel column; hover for counts.</p>",
-            c.aggregated,
-            escape(&format_duration(c.ns_per_px))
-        )
-    } else {
-        String::new()
-    };
-    let mpi = if c.mpi.contains(&true) {
-        "<p>MPI calls are drawn in shades of red, everything else in other colours; each rank's \
-         first label gives its share of time in MPI calls (see the summary's MPI table).</p>"
-    } else {
-        ""
-    };
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <style>body{{margin:12px;font-family:'DejaVu Sans',Arial,sans-serif;background:#fff;color:#222}}\
-         .chart svg{{width:100%;height:auto}} p{{font-size:12px;color:#555}}</style></head><body>\
-         <h1 style=\"font-size:16px\">scope Gantt chart</h1>{note}<div class=\"chart\">{svg_text}</div>\
-         <p>Lanes are ranks (and threads); bars nest downwards; hover a bar for its region and duration.</p>{mpi}{extra}\
-         </body></html>\n",
-        t = escape(title)
-    )
 }

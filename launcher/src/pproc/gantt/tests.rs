@@ -37,6 +37,59 @@ fn sample(dir: &std::path::Path) -> std::path::PathBuf {
     out
 }
 
+/// The HTML page of chart `c`, written in `dir`.
+fn page(r: &ProfileReader, s: &Summary, c: &Chart, dir: &std::path::Path, title: &str) -> String {
+    let p = dir.join("page.html");
+    write_html(r, s, c, title, &p, "").unwrap();
+    std::fs::read_to_string(p).unwrap()
+}
+
+/// Decodes one lane's data block: (region, start since t0, duration) per call.
+fn decode(c: &Chart, b64: &str) -> Vec<(String, i64, i64)> {
+    let val = |ch: u8| -> u32 {
+        match ch {
+            b'A'..=b'Z' => u32::from(ch - b'A'),
+            b'a'..=b'z' => u32::from(ch - b'a') + 26,
+            b'0'..=b'9' => u32::from(ch - b'0') + 52,
+            b'+' => 62,
+            _ => 63,
+        }
+    };
+    let mut bytes: Vec<u8> = Vec::new();
+    for q in b64.as_bytes().chunks(4) {
+        let pad = q.iter().filter(|&&x| x == b'=').count();
+        let n = q
+            .iter()
+            .fold(0u32, |n, &x| (n << 6) | if x == b'=' { 0 } else { val(x) });
+        bytes.extend(&n.to_be_bytes()[1..4 - pad]);
+    }
+    let mut pos = 0usize;
+    let rv = |pos: &mut usize| {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let b = bytes[*pos];
+            *pos += 1;
+            v |= u64::from(b & 127) << shift;
+            shift += 7;
+            if b & 128 == 0 {
+                return v;
+            }
+        }
+    };
+    let mut out = Vec::new();
+    while pos < bytes.len() {
+        let region = rv(&mut pos) as usize;
+        let n = rv(&mut pos);
+        let mut prev = 0i64;
+        for _ in 0..n {
+            let z = rv(&mut pos);
+            prev += ((z >> 1) as i64) ^ -((z & 1) as i64);
+            out.push((c.regions[region].clone(), prev, rv(&mut pos) as i64));
+        }
+    }
+    out
+}
+
 #[test]
 fn lanes_depths_marks_and_svg() {
     let dir = std::env::temp_dir().join(format!("scope-gantt-{}", std::process::id()));
@@ -61,9 +114,26 @@ fn lanes_depths_marks_and_svg() {
     assert!(text.starts_with("<svg") && text.contains("t &lt;&amp;&gt;"));
     assert_eq!(text.matches("class=\"lane\"").count(), 3);
     assert_eq!(text.matches("class=\"legend\"").count(), 3);
-    let page = html(&text, "t", &c);
-    assert!(!page.contains("http://") || !page.contains("<script"));
-    assert!(!page.contains("https://"));
+    let page = page(&r, &s, &c, &dir, "t <&>");
+    assert!(!page.contains("<script src") && !page.contains("https://"));
+    assert!(page.contains("<title>t &lt;&amp;&gt;</title>") && page.contains("<canvas"));
+    // One data block per lane, decoding to the lane's calls (`region, n, n × (Δstart, dur)`).
+    let lane = |k: usize| -> Vec<(String, i64, i64)> {
+        let tag = format!("id=\"lane-{k}\">");
+        let rest = &page[page.find(&tag).unwrap() + tag.len()..];
+        decode(&c, &rest[..rest.find('<').unwrap()])
+    };
+    let mut l0 = lane(0);
+    l0.sort();
+    let mut want = vec![
+        ("inner".to_string(), 100, 300),
+        ("outer".to_string(), 0, 1000),
+    ];
+    want.extend((0..50).map(|i| ("tiny".to_string(), 500 + i, 0)));
+    want.sort();
+    assert_eq!(l0, want);
+    assert_eq!(lane(2), [("outer".to_string(), 200, 700)]);
+    assert!(!page.contains("id=\"lane-3\""));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -165,7 +235,9 @@ fn mpi_calls_are_red_and_labels_carry_the_mpi_share() {
             "{i} {col}"
         );
     }
-    assert!(html(&text, "t", &c).contains("shades of red"));
+    assert!(page(&r, &s, &c, &dir, "t").contains("shades of red"));
+    // Names reach the page's JSON without a `<`.
+    assert!(page(&r, &s, &c, &dir, "t").contains(r#"["compute","MPI_Wait""#));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
