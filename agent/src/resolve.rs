@@ -1,6 +1,7 @@
 //! Finding the configured regions in the running process: every loaded object (main
 //! executable and shared libraries, from `dl_iterate_phdr`), its `.symtab` and `.dynsym` read
-//! from the file on disk, load bias applied, IFUNCs resolved to their implementation. The
+//! from the file on disk (a stripped object's `.symtab` from its separate debug file, found as
+//! gdb does: `scope_elf::debug`), load bias applied, IFUNCs resolved to their implementation. The
 //! `Resolver` is incremental: objects `dlopen`ed later are resolved when they appear.
 //!
 //! Invariants: each address is hooked at most once (aliases such as `MPI_Send`/`PMPI_Send`
@@ -35,6 +36,8 @@ pub struct Resolver {
     pending_specials: Vec<Target>,
     /// `[mpi] calls`: region id by MPI function name.
     mpi_region: HashMap<String, u32>,
+    /// Where separate debug files are looked for (`SCOPE_DEBUG_DIR`).
+    debug_dirs: Vec<std::path::PathBuf>,
 }
 
 fn own_path() -> Option<String> {
@@ -115,6 +118,9 @@ impl Resolver {
             timed: 0,
             pending_specials: Vec::new(),
             mpi_region: HashMap::new(),
+            debug_dirs: scope_elf::debug::debug_dirs(
+                std::env::var_os(scope_config::env::DEBUG_DIR).as_deref(),
+            ),
         }
     }
 
@@ -200,9 +206,32 @@ impl Resolver {
         let Some(mapped) = crate::base::mapped::Mapped::open(std::path::Path::new(&file)) else {
             return;
         };
-        let Ok(syms) = scope_elf::function_symbols(mapped.bytes()) else {
+        // The executable's debug file is looked for beside the file it was run from.
+        let real = if obj.path.is_empty() {
+            std::fs::read_link(&file).unwrap_or_else(|_| file.clone().into())
+        } else {
+            std::path::PathBuf::from(&file)
+        };
+        let Ok(found) = scope_elf::object_symbols(&real, mapped.bytes(), &self.debug_dirs, |p| {
+            crate::base::mapped::Mapped::open(p)
+        }) else {
             return;
         };
+        for (p, why) in &found.debug.rejected {
+            crate::base::log::info(&format!(
+                "{} is stripped; its debug file candidate {} was not used: {why}",
+                real.display(),
+                p.display()
+            ));
+        }
+        if let Some(p) = &found.debug.found {
+            crate::base::log::info(&format!(
+                "{} is stripped; its symbols come from its debug file {}",
+                real.display(),
+                p.display()
+            ));
+        }
+        let syms = found.syms;
         // Cold fragments (`foo.cold`, `foo.cold.3`) by the name of their function.
         let mut cold: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
         for s in syms.iter().filter(|s| s.size > 0) {

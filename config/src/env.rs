@@ -26,3 +26,7 @@ pub const FLUSH_INTERVAL: &str = "SCOPE_FLUSH_INTERVAL";
 /// How rank 0 merges at `MPI_Finalize`: `serial` or `parallel` (node leaders); unset: by node
 /// count. Read by the agent; `scope-run` passes it on to every rank.
 pub const MERGE: &str = "SCOPE_MERGE";
+/// Where separate debug files of stripped objects are looked for: a `:`-separated list of
+/// directories, as gdb's `debug-file-directory` (default `/usr/lib/debug`). Read by `scope-run`
+/// and the agent; `scope-run` passes it on to every rank.
+pub const DEBUG_DIR: &str = "SCOPE_DEBUG_DIR";

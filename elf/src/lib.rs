@@ -1,10 +1,18 @@
 //! What scope reads from an ELF file, for the launcher (checking a config before anything runs)
-//! and the agent (resolving regions in the loaded objects). Pure parsing, no process state.
+//! and the agent (resolving regions in the loaded objects). Parsing, no process state; the
+//! search for a stripped object's separate debug file (`debug`) reads files only through the
+//! caller.
 //! Invariants: only defined function symbols (`STT_FUNC`, `STT_GNU_IFUNC`) with a non-zero
 //! value are returned; a name defined in both `.symtab` and `.dynsym` at the same address is
-//! returned once; values are file-relative (`st_value`), the caller adds the load bias.
+//! returned once; values are file-relative (`st_value`), the caller adds the load bias (a
+//! debug file's values are the same link-time addresses as its object's).
+
+pub mod debug;
+
+pub use debug::{object_symbols, DebugSearch, ObjectSymbols};
 
 use goblin::elf::{header, program_header, sym, Elf};
+use goblin::strtab::Strtab;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
@@ -85,7 +93,7 @@ pub struct ElfInfo {
     pub has_symtab: bool,
 }
 
-fn parse(bytes: &[u8]) -> Result<Elf<'_>, ElfError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Elf<'_>, ElfError> {
     let elf = Elf::parse(bytes).map_err(|e| ElfError::NotElf(e.to_string()))?;
     if !elf.is_64 || !elf.little_endian {
         return Err(ElfError::Unsupported(
@@ -124,13 +132,19 @@ pub fn info(bytes: &[u8]) -> Result<ElfInfo, ElfError> {
 /// Defined function symbols of the image in `bytes`, `.symtab` first, then `.dynsym`.
 pub fn function_symbols(bytes: &[u8]) -> Result<Vec<FuncSym>, ElfError> {
     let elf = parse(bytes)?;
-    let mut out: Vec<FuncSym> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let tables = [
+    Ok(collect(&[
         (&elf.syms, &elf.strtab, false),
         (&elf.dynsyms, &elf.dynstrtab, true),
-    ];
-    for (table, strings, exported) in tables {
+    ]))
+}
+
+/// The defined function symbols of `tables` (symbols, their strings, whether exported), in
+/// order; a name at an address already returned is not repeated (an exported one marks it
+/// exported).
+pub(crate) fn collect(tables: &[(&sym::Symtab<'_>, &Strtab<'_>, bool)]) -> Vec<FuncSym> {
+    let mut out: Vec<FuncSym> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for &(table, strings, exported) in tables {
         for s in table.iter() {
             let kind = match s.st_type() {
                 sym::STT_FUNC => FuncKind::Func,
@@ -167,7 +181,7 @@ pub fn function_symbols(bytes: &[u8]) -> Result<Vec<FuncSym>, ElfError> {
             });
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

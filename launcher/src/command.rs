@@ -32,6 +32,8 @@ pub struct RankEnvInput<'a> {
     pub flush_interval: Option<&'a str>,
     /// `SCOPE_MERGE` as scope-run found it (passed on to every rank).
     pub merge: Option<&'a str>,
+    /// `SCOPE_DEBUG_DIR` as scope-run found it (passed on to every rank).
+    pub debug_dir: Option<&'a str>,
     /// The run's directory for ranks that never initialise MPI (`no_mpi.rs`).
     pub ranks_dir: Option<&'a str>,
 }
@@ -71,6 +73,9 @@ pub fn rank_env(i: &RankEnvInput) -> Vec<(String, String)> {
     }
     if let Some(m) = i.merge {
         env.push((var::MERGE.to_string(), m.to_string()));
+    }
+    if let Some(d) = i.debug_dir {
+        env.push((var::DEBUG_DIR.to_string(), d.to_string()));
     }
     if let Some(d) = i.ranks_dir {
         env.push((var::RANKS_DIR.to_string(), d.to_string()));

@@ -6,17 +6,22 @@
 
 use crate::error::{Fail, Result};
 use scope_config::{Config, SymbolName};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One object file and its function symbol names.
 pub struct Object {
     pub path: PathBuf,
     pub symbols: Vec<String>,
+    /// No `.symtab` of its own (its symbols may come from a separate debug file).
+    pub stripped: bool,
+    /// Where its separate debug file was looked for, and which was used (stripped objects).
+    pub debug: scope_elf::DebugSearch,
 }
 
 impl Object {
-    /// Reads the function symbols of the ELF at `path`; `None` if it cannot be read.
-    pub fn load(path: PathBuf, bytes: Option<&[u8]>) -> Option<Object> {
+    /// Reads the function symbols of the ELF at `path` (and, if it is stripped, of its separate
+    /// debug file, looked for in `debug_dirs`); `None` if it cannot be read.
+    pub fn load(path: PathBuf, bytes: Option<&[u8]>, debug_dirs: &[PathBuf]) -> Option<Object> {
         let owned;
         let bytes = match bytes {
             Some(b) => b,
@@ -25,15 +30,54 @@ impl Object {
                 &owned
             }
         };
-        let mut symbols: Vec<String> = scope_elf::function_symbols(bytes)
-            .ok()?
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
+        let o =
+            scope_elf::object_symbols(&path, bytes, debug_dirs, |p| std::fs::read(p).ok()).ok()?;
+        let mut symbols: Vec<String> = o.syms.into_iter().map(|s| s.name).collect();
         symbols.sort_unstable();
         symbols.dedup();
-        Some(Object { path, symbols })
+        Some(Object {
+            path,
+            symbols,
+            stripped: !o.has_symtab,
+            debug: o.debug,
+        })
     }
+
+    /// Stripped, and no separate debug file was found: only its exported functions are known.
+    pub fn without_symbols(&self) -> bool {
+        self.stripped && self.debug.found.is_none()
+    }
+}
+
+/// What the verbose report says about separate debug files: which were used, which were not
+/// and why.
+pub fn debug_files(objects: &[Object]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for o in objects {
+        for (p, why) in &o.debug.rejected {
+            lines.push(format!(
+                "{} is stripped; its debug file candidate {} was not used: {why}",
+                o.path.display(),
+                p.display()
+            ));
+        }
+        if let Some(f) = &o.debug.found {
+            lines.push(format!(
+                "{} is stripped; its symbols come from its debug file {}",
+                o.path.display(),
+                f.display()
+            ));
+        }
+    }
+    lines
+}
+
+/// A library of the system (its static functions are rarely what a region names): not
+/// mentioned when it is stripped.
+fn is_system_library(p: &Path) -> bool {
+    ["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"]
+        .iter()
+        .any(|d| p.starts_with(d))
 }
 
 /// Where one region was found: (object, matching symbols).
@@ -67,7 +111,7 @@ pub fn resolve(config: &Config, objects: &[Object], program: &str) -> Result<Vec
             }
         }
         if found.is_empty() {
-            errors.push(unmatched(config, region, &names, program));
+            errors.push(unmatched(config, region, &names, objects, program));
         } else {
             resolved.push(Resolved {
                 region: region.name.clone(),
@@ -87,6 +131,7 @@ fn unmatched(
     config: &Config,
     region: &scope_config::Region,
     names: &[Vec<SymbolName>],
+    objects: &[Object],
     program: &str,
 ) -> String {
     let suggestions = scope_config::suggest(&region.symbol, names.iter().flatten());
@@ -99,12 +144,49 @@ fn unmatched(
         region.symbol,
         program
     );
+    msg.push_str(&stripped_note(objects));
     if !suggestions.is_empty() {
         msg.push_str("; did you mean: ");
         msg.push_str(&suggestions.join(", "));
         msg.push('?');
     }
     msg
+}
+
+/// `: PROGRAM is stripped (no symbol table) and no separate debug file was found (looked for
+/// …); install its -dbgsym package or rebuild with symbols (only its exported functions were
+/// searched)`, for the program (the first object) and every stripped library outside the
+/// system's directories; empty when there is none.
+fn stripped_note(objects: &[Object]) -> String {
+    let bare: Vec<&Object> = objects
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| o.without_symbols() && (*i == 0 || !is_system_library(&o.path)))
+        .map(|(_, o)| o)
+        .collect();
+    if bare.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = bare
+        .iter()
+        .map(|o| {
+            format!(
+                "{} is stripped (no symbol table) and no separate debug file was found ({})",
+                o.path.display(),
+                o.debug.looked_for()
+            )
+        })
+        .collect();
+    let (its, package) = if bare.len() == 1 {
+        ("its", "package")
+    } else {
+        ("their", "packages")
+    };
+    format!(
+        ": {}; install {its} -dbgsym {package} or rebuild with symbols (only {its} exported \
+         functions were searched)",
+        each.join("; ")
+    )
 }
 
 /// `[mpi] calls = [...]`: entries that name no MPI function of the MPI library the program is
@@ -174,7 +256,7 @@ mod tests {
 
     #[test]
     fn finds_ifuncs_in_libm() {
-        let o = Object::load(PathBuf::from("/lib/x86_64-linux-gnu/libm.so.6"), None).unwrap();
+        let o = Object::load(PathBuf::from("/lib/x86_64-linux-gnu/libm.so.6"), None, &[]).unwrap();
         assert!(o.symbols.iter().any(|s| s == "cos"), "{}", o.symbols.len());
     }
 }

@@ -149,11 +149,23 @@ fn run(a: &RunArgs) -> Result<i32> {
     let config_abs = std::fs::canonicalize(&config_path)
         .map_err(|e| Fail::check(format!("cannot resolve {}: {e}", config_path.display())))?;
     let libraries = libs::libraries(&prog.binary, &prog.info);
-    let objects: Vec<Object> =
-        std::iter::once(Object::load(prog.binary.clone(), Some(&prog.bytes)))
-            .chain(libraries.iter().map(|l| Object::load(l.path.clone(), None)))
-            .flatten()
-            .collect();
+    let debug_dirs =
+        scope_elf::debug::debug_dirs(std::env::var_os(scope_config::env::DEBUG_DIR).as_deref());
+    let objects: Vec<Object> = std::iter::once(Object::load(
+        prog.binary.clone(),
+        Some(&prog.bytes),
+        &debug_dirs,
+    ))
+    .chain(
+        libraries
+            .iter()
+            .map(|l| Object::load(l.path.clone(), None, &debug_dirs)),
+    )
+    .flatten()
+    .collect();
+    if a.verbose {
+        regions::debug_files(&objects).iter().for_each(|l| say(l));
+    }
     let resolved = regions::resolve(&config, &objects, &a.program).map_err(|mut f| {
         if prog.invoked != prog.binary && is_shell(&prog.binary) {
             f.message.push_str(&format!(
@@ -180,6 +192,7 @@ fn run(a: &RunArgs) -> Result<i32> {
     let tmpdir = std::env::var(scope_config::env::TMPDIR).ok();
     let flush_interval = std::env::var(scope_config::env::FLUSH_INTERVAL).ok();
     let merge = std::env::var(scope_config::env::MERGE).ok();
+    let debug_dir = std::env::var(scope_config::env::DEBUG_DIR).ok();
     let preload = std::env::var("LD_PRELOAD").ok();
     let parent = tmpdir
         .as_deref()
@@ -201,6 +214,7 @@ fn run(a: &RunArgs) -> Result<i32> {
         tmpdir: tmpdir.as_deref(),
         flush_interval: flush_interval.as_deref(),
         merge: merge.as_deref(),
+        debug_dir: debug_dir.as_deref(),
         ranks_dir: ranks_dir_text,
     });
     let launch = command::build(

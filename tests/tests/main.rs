@@ -12,6 +12,7 @@ mod aarch64_mpi;
 mod agent_c;
 mod agent_languages;
 mod cluster;
+mod debug_files;
 mod engine_discovery;
 mod engine_environment;
 mod engine_prologues;

@@ -15,6 +15,7 @@ fn env() -> Vec<(String, String)> {
         tmpdir: None,
         flush_interval: None,
         merge: None,
+        debug_dir: None,
         ranks_dir: None,
     })
 }
@@ -54,6 +55,7 @@ fn rank_env_contents() {
         tmpdir: Some("/tmp/x"),
         flush_interval: Some("0.5"),
         merge: Some("parallel"),
+        debug_dir: Some("/w/debug"),
         ranks_dir: Some("/w/.scope-out-ranks-abc123"),
     });
     let want = [
@@ -66,6 +68,7 @@ fn rank_env_contents() {
         ("SCOPE_TMPDIR", "/tmp/x"),
         ("SCOPE_FLUSH_INTERVAL", "0.5"),
         ("SCOPE_MERGE", "parallel"),
+        ("SCOPE_DEBUG_DIR", "/w/debug"),
         ("SCOPE_RANKS_DIR", "/w/.scope-out-ranks-abc123"),
     ];
     let got: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
