@@ -231,6 +231,7 @@ impl Resolver {
                 p.display()
             ));
         }
+        let from_debug_file = found.debug.found.is_some();
         let syms = found.syms;
         // Cold fragments (`foo.cold`, `foo.cold.3`) by the name of their function.
         let mut cold: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
@@ -255,7 +256,12 @@ impl Resolver {
         for s in &syms {
             if let Some(kind) = special_kind(&s.name) {
                 let address = obj.base + s.value;
-                if s.kind == scope_elf::FuncKind::Func && self.hooked.insert(address) {
+                // From a debug file, only the unwinder's exported entry points: a stripped
+                // library's private copy (libc's own `_Unwind_Resume`, visible through
+                // libc6-dbg) is not the one the program throws through. (An executable with a
+                // statically linked unwinder keeps its local ones in its own `.symtab`.)
+                let usable = s.exported || !from_debug_file;
+                if s.kind == scope_elf::FuncKind::Func && usable && self.hooked.insert(address) {
                     specials.push(Target {
                         address,
                         size: s.size,
