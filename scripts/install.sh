@@ -48,7 +48,9 @@ done
 mkdir -p "$prefix"
 prefix="$(cd "$prefix" && pwd)"
 
-rel="$SCOPE_ROOT/target/release"
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$SCOPE_ROOT/$target" ;; esac
+rel="$target/release"
 if [ "$build" -eq 1 ]; then
     # cmake >= 3.26 for the static HDF5 (a no-op when it is there or the build is up to date).
     # shellcheck source=scripts/cmake.sh
