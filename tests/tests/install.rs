@@ -76,6 +76,9 @@ fn installed_scope_run_is_on_path_and_finds_the_installed_agent() {
     p.assert_exact_counts(&[("compute", 100), ("outer", 10), ("inner", 30)]);
 }
 
+/// An example's output file, its per-rank region counts and its number of ranks.
+type Expected = (&'static str, &'static [(&'static str, usize)], u32);
+
 /// The `scope-run ...` lines under `examples:` in `scope-run --help`, split into arguments.
 fn help_examples() -> Vec<Vec<String>> {
     let o = Cmd::new(scope_run()).arg("--help").run();
@@ -119,7 +122,7 @@ fn the_three_help_examples_run_as_written() {
     );
     // Debian's python3 (with mpi4py) first, as on a user's machine.
     let path = path_with(Path::new("/usr/bin"));
-    let expected: [(&str, &[(&str, usize)], u32); 3] = [
+    let expected: [Expected; 3] = [
         (
             "profiling_data.h5",
             &[
