@@ -76,5 +76,5 @@ cat <<EOF
 profile:      $profile
 charts:       $stem.gantt.html
               $stem.gantt.svg
-open them:    xdg-open $stem.gantt.html    (or open that file in any browser; macOS: open)
+open them:    xdg-open $stem.gantt.html    (or open that file in any browser)
 EOF
