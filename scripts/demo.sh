@@ -1,22 +1,80 @@
 #!/usr/bin/env bash
-# Demo: build scope and the example solver, profile it on 4 ranks, print the summary.
-# Usage: scripts/demo.sh [OUTDIR]   (default: a fresh temporary directory)
+# Demo: install what the demo needs and nothing else, build scope, profile the example solver
+# (examples/solver.c) on 4 ranks, write its Gantt chart beside the profile, and print the command
+# that opens it. The test suite's extras (the second MPI, the reference tools, browsers, the
+# aarch64 cross tools) are scripts/setup.sh's business, not this one's.
+#
+# Usage: scripts/demo.sh [OUTDIR]     profile into OUTDIR (default: a fresh temporary directory)
+#        scripts/demo.sh --packages   print the Debian packages the demo would install, and exit
+#        scripts/demo.sh --help
 set -euo pipefail
 
 # shellcheck source=scripts/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-cd "$SCOPE_ROOT"
+# shellcheck source=scripts/apt.sh
+source "$SCOPE_ROOT/scripts/apt.sh"
+# shellcheck source=scripts/cmake.sh
+source "$SCOPE_ROOT/scripts/cmake.sh"
 
-bash scripts/setup.sh
-cargo build --release -j "${SCOPE_JOBS:-2}"
+log() { printf 'demo: %s\n' "$*" >&2; }
+
+# A C compiler and make (for mpicc and the static HDF5 build), Open MPI with its mpicc, and
+# python3-venv only where cmake >= 3.26 must come from PyPI (Debian 12's is 3.25).
+DEMO_APT_PACKAGES=(build-essential openmpi-bin libopenmpi-dev)
+cmake_ok || DEMO_APT_PACKAGES+=(python3-venv)
+
+case "${1:-}" in
+    -h | --help)
+        sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    --packages)
+        printf '%s\n' "${DEMO_APT_PACKAGES[@]}"
+        exit 0
+        ;;
+    -*)
+        log "unknown option $1 (see --help)"
+        exit 2
+        ;;
+esac
+
+start=$SECONDS
+step() { printf '==> [%3ds] %s\n' "$((SECONDS - start))" "$*" >&2; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+    log "cargo not found: install Rust first (https://rustup.rs):"
+    log "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y && . \"\$HOME/.cargo/env\""
+    exit 1
+fi
+
+step "apt packages: ${DEMO_APT_PACKAGES[*]} (those missing)"
+apt_install "${DEMO_APT_PACKAGES[@]}"
+ensure_cmake
+
+step "cargo build --release (scope-run, scope-pproc, libscope_agent.so)"
+cargo build --release -j "${SCOPE_JOBS:-$(nproc)}" -p scope-launcher -p scope-agent
 
 out="${1:-$(mktemp -d "${TMPDIR:-/tmp}/scope-demo.XXXXXX")}"
 mkdir -p "$out"
-mpicc -O2 -o "$out/solver" examples/solver.c -lm
+out="$(cd "$out" && pwd)"
+step "mpicc examples/solver.c -o $out/solver"
+mpicc -O2 -o "$out/solver" "$SCOPE_ROOT/examples/solver.c" -lm
+cp "$SCOPE_ROOT/examples/scope.toml" "$out/scope.toml"
 
-echo "==> scope-run -n 4 -c examples/scope.toml -o $out/profiling_data.h5 -- ./solver" >&2
-(cd "$out" && "$SCOPE_ROOT/target/release/scope-run" -n 4 -c "$SCOPE_ROOT/examples/scope.toml" \
-    -o "$out/profiling_data.h5" -- ./solver)
+bin="$SCOPE_ROOT/target/release"
+profile="$out/profiling_data.h5"
+step "scope-run -n 4 -- ./solver   (in $out; regions from scope.toml)"
+(cd "$out" && "$bin/scope-run" -n 4 --force -- ./solver)
 
-# scope-run prints the per-region, per-rank summary itself; more views:
-echo "==> profile: $out/profiling_data.h5 (try: target/release/scope-pproc $out/profiling_data.h5)" >&2
+step "scope-pproc profiling_data.h5 --show"
+"$bin/scope-pproc" "$profile" --show
+
+step "done"
+stem="${profile%.h5}"
+cat <<EOF
+
+profile:      $profile
+charts:       $stem.gantt.html
+              $stem.gantt.svg
+open them:    xdg-open $stem.gantt.html    (or open that file in any browser)
+EOF

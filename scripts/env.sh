@@ -44,3 +44,11 @@ make_venv() {
     "$dir/bin/python" -m pip install -q --disable-pip-version-check $spec
     printf '%s' "$want" >"$marker"
 }
+# cmake >= 3.26 for the static HDF5 build, when the system's is older: scripts/cmake.sh puts
+# PyPI's cmake there.
+if [ -x "$SCOPE_ROOT/target/tools/cmake/bin/cmake" ]; then
+    case ":$PATH:" in
+        *":$SCOPE_ROOT/target/tools/cmake/bin:"*) ;;
+        *) PATH="$SCOPE_ROOT/target/tools/cmake/bin:$PATH" ;;
+    esac
+fi

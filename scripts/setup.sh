@@ -128,18 +128,9 @@ aarch64_sysroot() {
 aarch64_sysroot
 
 # --- cmake >= 3.26 (the static HDF5 build of hdf5-metno needs it) -----------------------------
-cmake_ok() {
-    command -v cmake >/dev/null 2>&1 || return 1
-    local v
-    v="$(cmake --version | head -n1 | awk '{print $3}')"
-    [ "$(printf '%s\n%s\n' 3.26 "$v" | sort -V | head -n1)" = 3.26 ]
-}
-if ! cmake_ok; then
-    log "pip install cmake>=3.26"
-    python3 -m pip install -q 'cmake>=3.26'
-    hash -r
-    cmake_ok || { log "cmake >= 3.26 still not on PATH"; exit 1; }
-fi
+# shellcheck source=scripts/cmake.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cmake.sh"
+ensure_cmake
 
 # --- reference tool venvs (the oracle) --------------------------------------------------------
 # 0.2.x and 0.7.x conflict, hence one venv each. A marker file says the install completed.

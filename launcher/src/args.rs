@@ -58,7 +58,28 @@ options:
   -V, --version         print the version
 
 Any other option before `--` is passed to the MPI launcher unchanged, with its values
-(e.g. --bind-to core, --mca btl self, -host a,b).";
+(e.g. --bind-to core, --mca btl self, -host a,b).
+
+examples:
+  scope-run -n 4 -- ./solver
+      4 ranks under the launcher of the MPI that ./solver links; the regions are in ./scope.toml
+  scope-run -n 4 -c solver.toml -o run1.h5 --force --mca btl self,vader -- ./solver 200
+      another config and output file, replaced if it exists; `--mca btl self,vader` goes to
+      Open MPI's mpirun, `200` to the program
+  scope-run -n 2 -c py.toml -- python3 driver.py
+      an mpi4py script; py.toml names its Python functions ([[regions]] python = \"step\")
+
+then: scope-pproc profiling_data.h5 --show   (the table; the Gantt chart as SVG and HTML)";
+
+/// The `scope-run ...` command lines of USAGE's examples, each as its arguments after
+/// `scope-run` (the examples are checked to parse, and run, by the tests).
+pub fn usage_examples() -> Vec<Vec<String>> {
+    USAGE
+        .lines()
+        .filter_map(|l| l.strip_prefix("  scope-run "))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
 
 /// Options that take a value: (short, long).
 const VALUED: [(&str, &str); 4] = [

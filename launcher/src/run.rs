@@ -85,19 +85,38 @@ fn find_config(given: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
+/// The agent: `$SCOPE_AGENT`, else beside scope-run (`target/release/`), else where
+/// `scripts/install.sh` puts it relative to scope-run (`PREFIX/bin/` → `PREFIX/lib/scope/`).
 fn find_agent() -> Result<PathBuf> {
-    let path = match std::env::var_os(AGENT_VAR) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => std::env::current_exe()
-            .map_err(|e| Fail::check(format!("cannot locate scope-run itself: {e}")))?
-            .with_file_name(AGENT_FILE),
-    };
-    std::fs::canonicalize(&path).map_err(|_| {
-        Fail::check(format!(
-            "agent {} not found; build it (cargo build --release) or set {AGENT_VAR}",
-            path.display()
-        ))
-    })
+    if let Some(p) = std::env::var_os(AGENT_VAR).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(p);
+        return std::fs::canonicalize(&path)
+            .map_err(|_| Fail::check(format!("agent {} ({AGENT_VAR}) not found", path.display())));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Fail::check(format!("cannot locate scope-run itself: {e}")))?;
+    let candidates = agent_candidates(&exe);
+    candidates
+        .iter()
+        .find_map(|c| std::fs::canonicalize(c).ok())
+        .ok_or_else(|| {
+            let tried: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+            Fail::check(format!(
+                "agent not found (looked for {}); build it (cargo build --release), install it \
+                 (scripts/install.sh --prefix DIR) or set {AGENT_VAR}",
+                tried.join(" and ")
+            ))
+        })
+}
+
+/// Where the agent may lie relative to scope-run's own executable, in order.
+fn agent_candidates(exe: &Path) -> Vec<PathBuf> {
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let mut c = vec![dir.join(AGENT_FILE)];
+    if let Some(prefix) = dir.parent() {
+        c.push(prefix.join("lib").join("scope").join(AGENT_FILE));
+    }
+    c
 }
 
 /// The agent must be built for the program's instruction set (an aarch64 program runs on an
@@ -407,4 +426,25 @@ fn python_unmatched(worlds: &[&Path]) -> Vec<String> {
             scope_config::unmatched_python_sentence(p, &close)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod agent_path_tests {
+    use super::agent_candidates;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn agent_is_looked_for_beside_scope_run_then_in_the_prefix_lib() {
+        assert_eq!(
+            agent_candidates(Path::new("/opt/scope/bin/scope-run")),
+            [
+                PathBuf::from("/opt/scope/bin/libscope_agent.so"),
+                PathBuf::from("/opt/scope/lib/scope/libscope_agent.so"),
+            ]
+        );
+        assert_eq!(
+            agent_candidates(Path::new("/w/target/release/scope-run"))[0],
+            Path::new("/w/target/release/libscope_agent.so")
+        );
+    }
 }

@@ -23,6 +23,7 @@ mod fixtures_plain;
 mod harness;
 mod hdf5_user;
 mod inert;
+mod install;
 mod layout;
 mod mpi_abi;
 mod mpi_calls;

@@ -95,3 +95,32 @@ fn multi_node_host_options_pass_through() {
     assert_eq!(a.launcher_args, v(ompi));
     assert_eq!(a.output, Some(PathBuf::from("out.h5")));
 }
+
+#[test]
+fn the_three_help_examples_parse_as_their_text_says() {
+    let ex = usage_examples();
+    assert_eq!(ex.len(), 3, "{ex:?}");
+    let run_of = |i: usize| match parse(&ex[i]).unwrap() {
+        Parsed::Run(a) => a,
+        other => panic!("example {i}: {other:?}"),
+    };
+    let a = run_of(0);
+    assert_eq!(
+        (a.np, a.config, a.program.as_str()),
+        (Some(4), None, "./solver")
+    );
+    assert!(a.launcher_args.is_empty() && a.program_args.is_empty());
+    let a = run_of(1);
+    assert_eq!(a.np, Some(4));
+    assert_eq!(a.config, Some(PathBuf::from("solver.toml")));
+    assert_eq!(a.output, Some(PathBuf::from("run1.h5")));
+    assert!(a.force);
+    assert_eq!(a.launcher_args, v("--mca btl self,vader"));
+    assert_eq!((a.program.as_str(), a.program_args), ("./solver", v("200")));
+    let a = run_of(2);
+    assert_eq!((a.np, a.config), (Some(2), Some(PathBuf::from("py.toml"))));
+    assert_eq!(
+        (a.program.as_str(), a.program_args),
+        ("python3", v("driver.py"))
+    );
+}
