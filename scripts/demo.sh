@@ -59,11 +59,13 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 step "mpicc examples/solver.c -o $out/solver"
 mpicc -O2 -o "$out/solver" "$SCOPE_ROOT/examples/solver.c" -lm
-cp "$SCOPE_ROOT/examples/scope.toml" "$out/scope.toml"
+# The example's regions, and every MPI call (bytes and peer): the chart's MPI view (the
+# communication matrix's heat map) comes from them.
+{ cat "$SCOPE_ROOT/examples/scope.toml"; printf '\n[mpi]\ncalls = true\n'; } >"$out/scope.toml"
 
 bin="$SCOPE_ROOT/target/release"
 profile="$out/profiling_data.h5"
-step "scope-run -n 4 -- ./solver   (in $out; regions from scope.toml)"
+step "scope-run -n 4 -- ./solver   (in $out; regions and MPI calls from scope.toml)"
 (cd "$out" && "$bin/scope-run" -n 4 --force -- ./solver)
 
 step "scope-pproc profiling_data.h5 --show"
@@ -74,7 +76,7 @@ stem="${profile%.h5}"
 cat <<EOF
 
 profile:      $profile
-charts:       $stem.gantt.html
+charts:       $stem.gantt.html   (zoomable Gantt chart, MPI calls in red, communication matrix below)
               $stem.gantt.svg
 open them:    xdg-open $stem.gantt.html    (or open that file in any browser)
 EOF
