@@ -340,7 +340,13 @@ fn sigterm_is_forwarded_and_reported_as_128_plus_signal() {
         .spawn()
         .unwrap();
     drop(no_fork);
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the program runs, scope-run forwards signals (a fixed wait is too short on a loaded
+    // machine: SIGTERM before scope-run's handler is in place kills scope-run itself).
+    let started = Instant::now();
+    while !child_runs(child.id(), "sleeper") && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
     // SAFETY: plain kill(2) of a child this test started.
     let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(rc, 0);
@@ -445,4 +451,23 @@ fn pproc_summarises_selected_ranks() {
     });
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("rank(s) 4, 5 not in"));
+}
+
+/// A process named `comm` whose parent is `parent` exists.
+fn child_runs(parent: u32, comm: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let dir = e.path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            let ppid = std::fs::read_to_string(dir.join("stat"))
+                .ok()
+                .and_then(|st| {
+                    let rest = st.rsplit_once(')')?.1.to_string();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                });
+            name.trim() == comm && ppid == Some(parent)
+        })
 }
