@@ -7,7 +7,7 @@
 //! - a node leader killed after it got its plans, before copying (`SCOPE_TEST_KILL_LEADER`):
 //!   the run fails, the file exists, says incomplete and lists what the design guarantees;
 //!   the same under scope-run (no salvage: the output exists; the rank files stay);
-//! - `SCOPE_MERGE=bogus`: an error line, then the node-count rule (parallel on 2 nodes).
+//! - `SCOPE_MERGE=bogus`: an error line, then the node-count rule (serial on 2 nodes).
 //!
 //! On one node with `SCOPE_MERGE=parallel` (one leader, rank 0): the C fixture's exact counts,
 //! read by scope-format and both reference readers. `SCOPE_MERGE=serial` on the cluster is
@@ -241,7 +241,16 @@ fn killed_leader(flavor: Flavor) {
     };
     let wd = WorkDir::new(&format!("parallel_killed_leader_{}", flavor.suffix()));
     let killed = KILLED.to_string();
-    let run = run_barriers(&c, flavor, &wd, 6, &[("SCOPE_TEST_KILL_LEADER", &killed)]);
+    let run = run_barriers(
+        &c,
+        flavor,
+        &wd,
+        6,
+        &[
+            ("SCOPE_MERGE", "parallel"),
+            ("SCOPE_TEST_KILL_LEADER", &killed),
+        ],
+    );
     run.out.assert_failure("a run whose node leader was killed");
     assert_said(
         &run.out,
@@ -285,11 +294,16 @@ fn killed_leader_under_scope_run(flavor: Flavor) {
         Flavor::OpenMpi => args.extend([
             "-x".into(),
             format!("SCOPE_TEST_KILL_LEADER={killed}").into(),
+            "-x".into(),
+            "SCOPE_MERGE=parallel".into(),
         ]),
         Flavor::Mpich => args.extend([
             "-genv".into(),
             "SCOPE_TEST_KILL_LEADER".into(),
             killed.into(),
+            "-genv".into(),
+            "SCOPE_MERGE".into(),
+            "parallel".into(),
         ]),
     }
     args.extend(["-n".into(), "6".into(), "--".into()]);
@@ -352,13 +366,8 @@ fn bogus_scope_merge_falls_back_to_the_node_count() {
         "{}",
         run.out
     );
-    assert_said(
-        &run.out,
-        &[
-            "parallel merge: laid out by rank 0, copied by 2 node leaders",
-            "(parallel merge)",
-        ],
-    );
+    // 2 nodes: below the node count from which parallel is the default (4).
+    assert_said(&run.out, &["(serial merge)"]);
     let p = Profile::open(&run.profile);
     p.assert_ranks(4);
     p.assert_exact_counts(&[("MPI_Barrier", PHASES), ("phase", PHASES), ("work", PHASES)]);
