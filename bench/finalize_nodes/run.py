@@ -476,6 +476,9 @@ def main():
                                if r["not_copied"] else ""))
     except KeyboardInterrupt:
         stop = True
+        # A second signal (the script's TERM after the terminal's INT) must not cut the summary.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         log("interrupted: summarising what ran")
     elapsed = time.monotonic() - t_start
     rows = summarise(runs, a)
