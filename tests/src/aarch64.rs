@@ -10,7 +10,7 @@
 //! the sysroot while the test's own files (configs, outputs) are where they are.
 
 use crate::fixtures::{ensure_built, fixtures_dir, Fixture};
-use crate::mpi::{kv, layout, run_plain, AgentRun, Flavor};
+use crate::mpi::{mpirun_with, run_agent_mpirun_with, run_plain, AgentRun, Flavor};
 use crate::paths::{agent_so_aarch64, repo_root};
 use crate::proc::{Cmd, Output};
 use crate::workdir::WorkDir;
@@ -77,14 +77,6 @@ pub fn fixture(name: &str) -> Fixture {
     }
 }
 
-/// `-x K=V` (Open MPI) or `-genv K V` (MPICH): `K=V` in the ranks' environment only.
-fn pass(cmd: Cmd, flavor: Flavor, k: &str, v: &Path) -> Cmd {
-    match flavor {
-        Flavor::OpenMpi => cmd.arg("-x").arg(kv(k, v)),
-        Flavor::Mpich => cmd.arg("-genv").arg(k).arg(v),
-    }
-}
-
 /// The amd64 launcher of `flavor` with `vars` and the qemu environment passed to the ranks, then
 /// `-n N PROGRAM ARGS`.
 fn launch<S: AsRef<OsStr>>(
@@ -96,14 +88,9 @@ fn launch<S: AsRef<OsStr>>(
     args: &[S],
 ) -> Cmd {
     let qemu = qemu_env();
-    let all = vars
-        .iter()
-        .copied()
-        .chain(qemu.iter().map(|(k, v)| (*k, v.as_path())));
-    let cmd = all.fold(Cmd::new(flavor.mpirun()).cwd(cwd), |c, (k, v)| {
-        pass(c, flavor, k, v)
-    });
-    cmd.arg("-n").arg(n.to_string()).arg(program).args(args)
+    let mut all = vars.to_vec();
+    all.extend(qemu.iter().map(|(k, v)| (*k, v.as_path())));
+    mpirun_with(cwd, flavor, n, &all, program, args)
 }
 
 /// `mpirun -x QEMU_LD_PREFIX=<sysroot> -n N PROGRAM ARGS...` (`-genv` for MPICH): an aarch64 MPI
@@ -129,19 +116,16 @@ pub fn run_with_agent_mpirun<S: AsRef<OsStr>>(
     program: impl AsRef<OsStr>,
     args: &[S],
 ) -> AgentRun {
-    let (config, out_dir, profile, run_dir) = layout(wd, config_toml);
-    let agent = agent_so_aarch64();
-    let vars: [(&str, &Path); 3] = [
-        ("LD_PRELOAD", &agent),
-        ("SCOPE_CONFIG", &config),
-        ("SCOPE_OUTPUT", &profile),
-    ];
-    let output = run_plain(launch(&run_dir, flavor, n, &vars, program, args));
-    AgentRun {
-        output,
-        config,
-        out_dir,
-        profile,
-        run_dir,
-    }
+    let qemu = qemu_env();
+    let extra: Vec<(&str, &Path)> = qemu.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    run_agent_mpirun_with(
+        wd,
+        flavor,
+        n,
+        config_toml,
+        &agent_so_aarch64(),
+        &extra,
+        program,
+        args,
+    )
 }

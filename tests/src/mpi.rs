@@ -119,6 +119,32 @@ pub(crate) fn layout(wd: &WorkDir, config_toml: &str) -> (PathBuf, PathBuf, Path
     (config, out_dir, profile, run_dir)
 }
 
+/// `-x K=V` (Open MPI) or `-genv K V` (MPICH): `K=V` in the ranks' environment only.
+pub(crate) fn pass_to_ranks(cmd: Cmd, flavor: Flavor, k: &str, v: &Path) -> Cmd {
+    match flavor {
+        Flavor::OpenMpi => cmd.arg("-x").arg(kv(k, v)),
+        Flavor::Mpich => cmd.arg("-genv").arg(k).arg(v),
+    }
+}
+
+/// The launcher of `flavor` in `cwd` with `vars` passed to the ranks only, then
+/// `-n N PROGRAM ARGS`.
+pub(crate) fn mpirun_with<S: AsRef<OsStr>>(
+    cwd: &Path,
+    flavor: Flavor,
+    n: u32,
+    vars: &[(&str, &Path)],
+    program: impl AsRef<OsStr>,
+    args: &[S],
+) -> Cmd {
+    let cmd = vars
+        .iter()
+        .fold(Cmd::new(flavor.mpirun()).cwd(cwd), |c, (k, v)| {
+            pass_to_ranks(c, flavor, k, v)
+        });
+    cmd.arg("-n").arg(n.to_string()).arg(program).args(args)
+}
+
 /// `mpirun -x LD_PRELOAD=<agent> -x SCOPE_CONFIG=<toml> -x SCOPE_OUTPUT=<out.h5> -n N PROGRAM`
 /// (Open MPI) or `mpirun.mpich -genv LD_PRELOAD <agent> ... -n N PROGRAM` (MPICH): the agent
 /// reaches the ranks only, never the launcher.
@@ -130,22 +156,30 @@ pub fn run_with_agent_mpirun<S: AsRef<OsStr>>(
     program: impl AsRef<OsStr>,
     args: &[S],
 ) -> AgentRun {
+    run_agent_mpirun_with(wd, flavor, n, config_toml, &agent_so(), &[], program, args)
+}
+
+/// [`run_with_agent_mpirun`] with another `agent` and `extra` variables for the ranks (after
+/// `LD_PRELOAD`, `SCOPE_CONFIG`, `SCOPE_OUTPUT`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_agent_mpirun_with<S: AsRef<OsStr>>(
+    wd: &WorkDir,
+    flavor: Flavor,
+    n: u32,
+    config_toml: &str,
+    agent: &Path,
+    extra: &[(&str, &Path)],
+    program: impl AsRef<OsStr>,
+    args: &[S],
+) -> AgentRun {
     let (config, out_dir, profile, run_dir) = layout(wd, config_toml);
-    let agent = agent_so();
-    let vars: [(&str, &Path); 3] = [
-        ("LD_PRELOAD", &agent),
+    let mut vars: Vec<(&str, &Path)> = vec![
+        ("LD_PRELOAD", agent),
         ("SCOPE_CONFIG", &config),
         ("SCOPE_OUTPUT", &profile),
     ];
-    let mut cmd = Cmd::new(flavor.mpirun()).cwd(&run_dir);
-    for (k, v) in vars {
-        cmd = match flavor {
-            Flavor::OpenMpi => cmd.arg("-x").arg(kv(k, v)),
-            Flavor::Mpich => cmd.arg("-genv").arg(k).arg(v),
-        };
-    }
-    let cmd = cmd.arg("-n").arg(n.to_string()).arg(program).args(args);
-    let output = run_plain(cmd);
+    vars.extend_from_slice(extra);
+    let output = run_plain(mpirun_with(&run_dir, flavor, n, &vars, program, args));
     AgentRun {
         output,
         config,
