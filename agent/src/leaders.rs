@@ -243,13 +243,8 @@ pub fn merge(
             .filter(|(r, p)| !p.finished() && !missing.contains(r))
             .map(|(r, _)| i64::from(*r))
             .collect();
-        let attrs = FileAttrs {
-            ranks: size.into(),
-            version: scope_format::TOOL_VERSION.to_string(),
-            complete: missing.is_empty() && unfinished.is_empty(),
-            missing_ranks: missing.iter().map(|&r| i64::from(r)).collect(),
-            unfinished_ranks: unfinished,
-        };
+        let complete = missing.is_empty() && unfinished.is_empty();
+        let attrs = file_attrs(size, complete, &missing, unfinished);
         if let Err(e) = scope_format::write_world(&target, 0) {
             log::error(&format!("cannot write the world attribute: {e}"));
         }
@@ -324,13 +319,8 @@ fn lay_out(
     if let Some((r, _)) = manifests.iter().find(|(_, b)| b.is_empty()) {
         return Err(format!("rank {r}'s file has no manifest"));
     }
-    let attrs = FileAttrs {
-        ranks: size.into(),
-        version: scope_format::TOOL_VERSION.to_string(),
-        complete: false,
-        missing_ranks: (0..i64::from(size)).collect(),
-        unfinished_ranks: Vec::new(),
-    };
+    let every: Vec<u32> = (0..size).collect();
+    let attrs = file_attrs(size, false, &every, Vec::new());
     loop {
         let target = scope_format::free_output_name(out);
         match scope_format::lay_out(&target, manifests, &attrs) {
@@ -376,16 +366,21 @@ fn account(missing: &mut Vec<u32>, failed: &mut Vec<u32>, copied: &[u32], lost: 
     failed.extend_from_slice(lost);
 }
 
+/// The root attributes of a world of `size` ranks.
+fn file_attrs(size: u32, complete: bool, missing: &[u32], unfinished: Vec<i64>) -> FileAttrs {
+    FileAttrs {
+        ranks: size.into(),
+        version: scope_format::TOOL_VERSION.to_string(),
+        complete,
+        missing_ranks: missing.iter().map(|&r| i64::from(r)).collect(),
+        unfinished_ranks: unfinished,
+    }
+}
+
 /// Rank 0: the file says which ranks are still missing (not complete), after each node
 /// (`unfinished_ranks` waits for the commit).
 fn progress(target: &Path, size: u32, missing: &[u32]) {
-    let attrs = FileAttrs {
-        ranks: size.into(),
-        version: scope_format::TOOL_VERSION.to_string(),
-        complete: false,
-        missing_ranks: missing.iter().map(|&r| i64::from(r)).collect(),
-        unfinished_ranks: Vec::new(),
-    };
+    let attrs = file_attrs(size, false, missing, Vec::new());
     if let Err(e) = scope_format::commit(target, &attrs) {
         log::error(&format!("recording progress in {}: {e}", target.display()));
     }
