@@ -144,7 +144,7 @@ pub fn keep_args(pending: &mut Vec<PendingArgs>, args: PendingArgs) {
 pub fn to_batch(
     records: &[Record],
     tid: i64,
-    ns: impl Fn(u64) -> i64,
+    ns: impl FnMut(u64) -> i64,
     regions: &Regions,
     pending: &mut Vec<PendingArgs>,
 ) -> Batch {
@@ -160,7 +160,7 @@ pub fn to_batch(
 pub fn to_batch_into(
     records: &[Record],
     tid: i64,
-    ns: impl Fn(u64) -> i64,
+    mut ns: impl FnMut(u64) -> i64,
     regions: &Regions,
     pending: &mut Vec<PendingArgs>,
     out: &mut Batch,

@@ -3,7 +3,8 @@
 //!
 //! Invariants: every function here holds the file lock while it reads a buffer (the engine's
 //! consumer side needs one consumer at a time); records are converted with a clock map valid
-//! for every tick read so far (`clock::Converter::now`).
+//! for every tick read so far (`clock::tick_map`), the process's one map, so every flush
+//! converts a tick alike.
 
 use super::batch::{capacity, to_batch_into, Batch};
 use super::files::{holds_files, lock_files};
@@ -23,7 +24,7 @@ fn to_sink(st: &ThreadState, records: &[Record]) {
     if records.is_empty() {
         return;
     }
-    let conv = clock::Converter::now();
+    let mut map = clock::tick_map();
     let addr = st as *const ThreadState as usize;
     let (regions, mut pending) =
         with_sink(|s| (s.regions.clone(), s.args.remove(&addr).unwrap_or_default()));
@@ -31,7 +32,7 @@ fn to_sink(st: &ThreadState, records: &[Record]) {
     to_batch_into(
         records,
         st.thread_index as i64,
-        |t| conv.ns(t),
+        |t| map.ns(t),
         &regions,
         &mut pending,
         &mut batch,
