@@ -69,6 +69,13 @@ read -r passed failed ignored < <(awk '/^test result:/ {
 if [ "$test_status" -ne 0 ]; then
     printf '\n==> failed (%s):\n' "$log"
     grep -E '^test .* FAILED$|^error(\[|:)' "$log" || true
+    # Why each failed: the panic message (the first lines of its captured output), the two
+    # sides of a failed assertion and where its files were kept.
+    awk '/^failures:$/ { inside = !inside; next }
+        !inside { next }
+        /^---- .* stdout ----$/ { print ""; n = 6 }
+        n > 0 && !/^ +(at |[0-9]+: )/ && !/^stack backtrace:$/ { print; n--; next }
+        /^ +(left|right): |^test files kept in / { print }' "$log"
 fi
 printf '\n==> fmt: %s, clippy: %s, tests ignored: %s\n' \
     "$([ "$fmt_status" -eq 0 ] && echo ok || echo FAILED)" \

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 pub trait Client: Sync {
     /// `st`'s buffer is full and no consumer thread takes it: move its complete records out
     /// now, on this thread, and empty its buffers (`ThreadState::take_handed_over`,
-    /// `take_filling`, `empty_filling`).
+    /// `take_rest_of_filling`, `empty_filling`).
     fn drain_now(&self, st: &ThreadState);
     /// False while this thread holds something the consumer thread needs to make progress
     /// (then it must not wait for the consumer: its record is dropped instead).

@@ -25,11 +25,17 @@ pub const STACK_CAP: usize = 16 * 1024;
 pub const SPAN_CAP: usize = STACK_CAP;
 /// Records per thread buffer.
 pub const RECORD_CAP: usize = 64 * 1024;
+/// The last records of each buffer, written only by the slow path (`end` stops the stubs
+/// before them): room for a signal handler's records while the thread's own record, which it
+/// interrupted, is still being written (`buffers::make_room`).
+pub const RESERVE_CAP: usize = 1024;
 
 pub const ENTRY_SIZE: u64 = 32;
 pub const RECORD_SIZE: u64 = 24;
 /// Bytes of one record buffer.
 pub const BUF_LEN: usize = RECORD_CAP * RECORD_SIZE as usize;
+/// Bytes of a buffer the stubs fill (`end` is this far from the buffer's start).
+pub const FAST_LEN: usize = (RECORD_CAP - RESERVE_CAP) * RECORD_SIZE as usize;
 
 pub const OFF_DEPTH: i32 = 0;
 pub const OFF_DEPTH_LIMIT: i32 = 8;
@@ -67,6 +73,7 @@ pub struct ThreadState {
     pub depth: AtomicU64,
     pub depth_limit: AtomicU64,
     pub cur: AtomicU64,
+    /// Where the stubs stop filling (`FAST_LEN` into the buffer; the reserve follows).
     pub end: AtomicU64,
     pub buf: AtomicU64,
     /// Calls not recorded on this thread (stack overflow, buffer lost).
@@ -83,7 +90,8 @@ pub struct ThreadState {
     /// Per buffer: records already taken by the consumer (under the client's serialisation).
     pub taken: [AtomicU64; 2],
     /// Non-zero while the owner switches buffers in `buffers::hand_over` (a signal handler
-    /// that finds its buffer full meanwhile drops its record instead of interfering).
+    /// that finds its buffer full meanwhile leaves the switch alone and records in the
+    /// reserve).
     pub handing: AtomicU64,
     /// Rounds of pthread key destructors this thread's exit has deferred (`registry.rs`).
     pub exit_passes: u64,
@@ -140,7 +148,7 @@ pub fn alloc(thread_index: u64) -> *mut ThreadState {
         (*state).bufs = [buf as u64, buf as u64 + BUF_LEN as u64];
         (*state).buf = AtomicU64::new(buf as u64);
         (*state).cur = AtomicU64::new(buf as u64);
-        (*state).end = AtomicU64::new(buf as u64 + BUF_LEN as u64);
+        (*state).end = AtomicU64::new(buf as u64 + FAST_LEN as u64);
         (*state).thread_index = thread_index;
     }
     state

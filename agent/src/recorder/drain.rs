@@ -48,10 +48,11 @@ fn to_sink(st: &ThreadState, records: &[Record]) {
     }
 }
 
-/// A thread's handed-over buffer, then its buffer being filled (file lock held).
+/// A thread's handed-over buffer, then all of its buffer being filled, past empty slots: it is
+/// emptied next, or the thread ends (file lock held).
 fn drain_locked(st: &ThreadState) {
     st.take_handed_over(|r| to_sink(st, r));
-    st.take_filling(|r| to_sink(st, r));
+    st.take_rest_of_filling(|r| to_sink(st, r));
 }
 
 /// Writes a thread's records and empties its buffers: its owner (buffer full, no writer
