@@ -11,12 +11,16 @@
 //! 3. rank 0 creates the output with every object preallocated and says `complete = false`,
 //!    every rank missing (`lay_out`), and broadcasts where it is — or that the serial merge
 //!    runs instead (a rank without a manifest, a layout that failed);
-//! 4. rank 0 sends each leader its node's copy plans; the leaders copy (`copy_planned`) and
-//!    answer which ranks they copied; rank 0 takes the answers as they arrive and rewrites
-//!    `missing_ranks` after each, so a leader that dies leaves a file that names its node's
-//!    ranks missing (and those of nodes whose answer the launcher's kill overtook) and holds
-//!    the others;
-//! 5. rank 0 writes `world`, commits (`complete` last) and removes the rank files.
+//! 4. rank 0 sends each leader its node's copy plans; the leaders copy (`copy_planned_all`, the
+//!    output opened once per node) and answer which ranks they copied; rank 0 takes the
+//!    answers as they arrive and rewrites `missing_ranks` (at most every `PROGRESS_EVERY`), so
+//!    a leader that dies leaves a file that names its node's ranks missing (and those of nodes
+//!    whose answer the launcher's kill overtook) and holds the others;
+//! 5. rank 0 writes `world` and commits (`complete` last), then tells each leader that
+//!    answered whether the rank files go (every rank copied, none kept by request); each
+//!    leader removes its own node's files, so rank 0's metadata calls grow with its node's
+//!    ranks and the number of nodes, not with all ranks. Whoever empties the directory last
+//!    removes it.
 //!
 //! A progress rewrite grows the file (HDF5 puts the new strings in a new heap collection at
 //! its end) while leaders copy: `copy_planned` accepts an output longer than the layout left
@@ -36,6 +40,11 @@ use std::path::{Path, PathBuf};
 const TAG_MANIFEST: i32 = 0x5c1a;
 const TAG_PLANS: i32 = 0x5c1b;
 const TAG_DONE: i32 = 0x5c1c;
+const TAG_CLEAN: i32 = 0x5c1d;
+
+/// How often rank 0 rewrites `missing_ranks` while answers arrive (each rewrite opens the
+/// output with HDF5: several metadata calls on a shared filesystem).
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How the ranks' files become the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,7 +231,9 @@ pub fn merge(
             .map(|&l| l as i32)
             .collect();
         let mut last_progress = std::time::Instant::now();
+        let mut answered: Vec<i32> = Vec::new();
         m.each_header_sleeping(&others, TAG_DONE, |l, len| {
+            answered.push(l);
             let mut body = vec![0u8; u64::from_le_bytes(len) as usize];
             if !body.is_empty() {
                 m.recv_bytes_sleeping(&mut body, l, TAG_DONE);
@@ -230,8 +241,7 @@ pub fn merge(
             let (copied, lost, n) = decode_done(&body);
             events += n;
             account(&mut missing, &mut failed, &copied, &lost);
-            // Each answer on the record at once up to 64 nodes; past that, at most 4 a second.
-            if others.len() <= 64 || last_progress.elapsed().as_millis() >= 250 {
+            if last_progress.elapsed() >= PROGRESS_EVERY {
                 progress(&target, size, &missing);
                 last_progress = std::time::Instant::now();
             }
@@ -267,11 +277,12 @@ pub fn merge(
             "parallel merge: laid out by rank 0, copied by {} node leaders",
             leaders.len()
         ));
-        if failed.is_empty() && missing.is_empty() && !keep_rank_files() {
-            for r in 0..size {
-                let _ = std::fs::remove_file(dir.join(scope_format::rank_file_name(r)));
-            }
-            let _ = std::fs::remove_dir(dir);
+        let clean = failed.is_empty() && missing.is_empty() && !keep_rank_files();
+        for &l in &answered {
+            send_blob(m, &[u8::from(clean)], l, TAG_CLEAN);
+        }
+        if clean {
+            remove_rank_files(&mine, dir);
         } else if !missing.is_empty() {
             log::error(&format!(
                 "ranks {missing:?} could not be copied; their files stay in {}",
@@ -284,6 +295,9 @@ pub fn merge(
         test_kill_point(rank);
         let (copied, lost, n) = copy_node(&mine, dir, &target);
         send_blob(m, &encode_done(&copied, &lost, n), 0, TAG_DONE);
+        if recv_blob(m, 0, TAG_CLEAN) == [1] {
+            remove_rank_files(&mine, dir);
+        }
         Ok(None)
     } else {
         Ok(None)
@@ -345,9 +359,18 @@ fn copy_node(plans: &[(u32, CopyPlan)], dir: &Path, target: &Path) -> (Vec<u32>,
     let mut copied = Vec::new();
     let mut lost = Vec::new();
     let mut events = 0;
-    for (r, plan) in plans {
-        let file = dir.join(scope_format::rank_file_name(*r));
-        match scope_format::copy_planned(target, plan, &file) {
+    let files: Vec<PathBuf> = plans
+        .iter()
+        .map(|(r, _)| dir.join(scope_format::rank_file_name(*r)))
+        .collect();
+    let copies: Vec<(&CopyPlan, &Path)> = plans
+        .iter()
+        .zip(&files)
+        .map(|((_, plan), file)| (plan, file.as_path()))
+        .collect();
+    let results = scope_format::copy_planned_all(target, &copies);
+    for ((r, _), result) in plans.iter().zip(results) {
+        match result {
             Ok(n) => {
                 events += n;
                 copied.push(*r);
@@ -359,6 +382,15 @@ fn copy_node(plans: &[(u32, CopyPlan)], dir: &Path, target: &Path) -> (Vec<u32>,
         }
     }
     (copied, lost, events)
+}
+
+/// A leader's node's rank files, once the output is committed with all of them; then the
+/// directory, if this leader emptied it last.
+fn remove_rank_files(plans: &[(u32, CopyPlan)], dir: &Path) {
+    for (r, _) in plans {
+        let _ = std::fs::remove_file(dir.join(scope_format::rank_file_name(*r)));
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 fn account(missing: &mut Vec<u32>, failed: &mut Vec<u32>, copied: &[u32], lost: &[u32]) {

@@ -120,6 +120,45 @@ pub fn lay_out(
 /// (`commit` with the ranks still missing) while leaders copy, and HDF5 only adds or moves
 /// metadata there, never into the preallocated raw data the plans write.
 pub fn copy_planned(out: &Path, plan: &CopyPlan, input: &Path) -> Result<u64, FormatError> {
+    copy_planned_all(out, &[(plan, input)])
+        .pop()
+        .expect("one result per copy")
+}
+
+/// `copy_planned` of several ranks (a node leader's), the output opened once for all of them:
+/// one result per `(plan, rank file)`, in order.
+pub fn copy_planned_all(
+    out: &Path,
+    copies: &[(&CopyPlan, &Path)],
+) -> Vec<Result<u64, FormatError>> {
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .and_then(|raw| Ok((raw.metadata()?.len(), raw)));
+    match opened {
+        Ok((out_len, raw)) => copies
+            .iter()
+            .map(|(plan, input)| copy_one(out, &raw, out_len, plan, input))
+            .collect(),
+        Err(e) => copies
+            .iter()
+            .map(|_| {
+                Err(FormatError::Io {
+                    path: out.to_path_buf(),
+                    source: std::io::Error::new(e.kind(), e.to_string()),
+                })
+            })
+            .collect(),
+    }
+}
+
+fn copy_one(
+    out: &Path,
+    raw: &std::fs::File,
+    out_len: u64,
+    plan: &CopyPlan,
+    input: &Path,
+) -> Result<u64, FormatError> {
     let refuse = |path: &Path, message: String| FormatError::Layout {
         path: path.to_path_buf(),
         message,
@@ -134,15 +173,6 @@ pub fn copy_planned(out: &Path, plan: &CopyPlan, input: &Path) -> Result<u64, Fo
             format!("not the file rank {}'s plan is for: {why}", plan.rank()),
         ));
     }
-    let io = |source| FormatError::Io {
-        path: out.to_path_buf(),
-        source,
-    };
-    let raw = std::fs::OpenOptions::new()
-        .write(true)
-        .open(out)
-        .map_err(io)?;
-    let out_len = raw.metadata().map_err(io)?.len();
     if out_len < plan.output_len() {
         return Err(refuse(
             out,
@@ -153,10 +183,7 @@ pub fn copy_planned(out: &Path, plan: &CopyPlan, input: &Path) -> Result<u64, Fo
             ),
         ));
     }
-    let sink = Sink {
-        raw: &raw,
-        path: out,
-    };
+    let sink = Sink { raw, path: out };
     for c in plan.columns() {
         let align = c.align_times.then_some(&m.clock);
         for r in &c.runs {

@@ -45,7 +45,7 @@ mod world;
 pub use attrs::{FileAttrs, RankAttrs, WINDOW};
 pub use clock::{ClockSample, ClockSync, CLOCK_ERROR, CLOCK_SYNC_BEGIN, CLOCK_SYNC_END};
 pub use error::FormatError;
-pub use layout::{commit, copy_planned, lay_out, read_manifest_bytes};
+pub use layout::{commit, copy_planned, copy_planned_all, lay_out, read_manifest_bytes};
 pub use merge::{merge, merge_rank_dir, DirMerge, MergeInput, MergeReport};
 pub use names::{
     decode_region_name, encode_region_name, rank_file_name, rank_group_name, rank_of_file_name,
