@@ -369,7 +369,7 @@ impl ThreadState {
 
 #[cfg(test)]
 mod tests {
-    use super::super::thread;
+    use super::super::thread::{self, FILL_CAP};
     use super::*;
 
     fn state() -> &'static mut ThreadState {
@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(st.end.load(Ordering::Relaxed), base + FAST_LEN as u64);
         for i in 0..RECORD_CAP as u64 {
             assert!(append(st, i, i, word(i)), "record {i}");
-            assert_eq!(is_full(st), i + 1 >= (RECORD_CAP - RESERVE_CAP) as u64);
+            assert_eq!(is_full(st), i + 1 >= FILL_CAP as u64);
         }
         assert!(reserve_full(st));
         assert!(!append(st, 0, 0, word(0)));
@@ -414,7 +414,7 @@ mod tests {
     fn a_slot_reserved_but_not_written_keeps_the_buffer_and_the_handler_uses_the_reserve() {
         let st = state();
         let base = st.bufs[0];
-        for i in 0..(RECORD_CAP - RESERVE_CAP - 1) as u64 {
+        for i in 0..(FILL_CAP - 1) as u64 {
             assert!(append(st, i, i, word(i)));
         }
         assert!(!half_written(st));
@@ -432,7 +432,7 @@ mod tests {
             "the handler's record goes to the reserve"
         );
         // The stub goes on and writes its slot: nothing is half written any more.
-        let slot = (base as *mut Record).wrapping_add(RECORD_CAP - RESERVE_CAP - 1);
+        let slot = (base as *mut Record).wrapping_add(FILL_CAP - 1);
         // SAFETY: a slot of this state's first buffer, written by this thread only.
         unsafe { (*slot).word = word(0) };
         assert!(!half_written(st));

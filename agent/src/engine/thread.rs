@@ -23,19 +23,21 @@ pub const STACK_CAP: usize = 16 * 1024;
 /// the shadow stack: Python's default recursion limit is 1000 and programs raise it (the pages
 /// of the state are touched only as deep as a thread goes).
 pub const SPAN_CAP: usize = STACK_CAP;
-/// Records per thread buffer.
-pub const RECORD_CAP: usize = 64 * 1024;
-/// The last records of each buffer, written only by the slow path (`end` stops the stubs
-/// before them): room for a signal handler's records while the thread's own record, which it
-/// interrupted, is still being written (`buffers::make_room`).
+/// Records the stubs put in a thread buffer before it is full (and handed over).
+pub const FILL_CAP: usize = 64 * 1024;
+/// Records after those, written only by the slow path (`end` stops the stubs before them):
+/// room for a signal handler's records while its thread cannot switch buffers
+/// (`buffers::make_room`).
 pub const RESERVE_CAP: usize = 1024;
+/// Records per thread buffer, the reserve included.
+pub const RECORD_CAP: usize = FILL_CAP + RESERVE_CAP;
 
 pub const ENTRY_SIZE: u64 = 32;
 pub const RECORD_SIZE: u64 = 24;
 /// Bytes of one record buffer.
 pub const BUF_LEN: usize = RECORD_CAP * RECORD_SIZE as usize;
 /// Bytes of a buffer the stubs fill (`end` is this far from the buffer's start).
-pub const FAST_LEN: usize = (RECORD_CAP - RESERVE_CAP) * RECORD_SIZE as usize;
+pub const FAST_LEN: usize = FILL_CAP * RECORD_SIZE as usize;
 
 pub const OFF_DEPTH: i32 = 0;
 pub const OFF_DEPTH_LIMIT: i32 = 8;
