@@ -156,6 +156,7 @@ pub fn merge(
         }
     };
     // Step 2 and 3: manifests to rank 0, its decision back.
+    let mut steps = Steps::start();
     let mut decision = vec![0u8; 4096];
     let mut plans: Vec<(u32, CopyPlan)> = Vec::new();
     let mut target = PathBuf::new();
@@ -164,7 +165,10 @@ pub fn merge(
         for r in 1..size {
             manifests.push((r, recv_blob(m, r as i32, TAG_MANIFEST)));
         }
-        match lay_out(&manifests, size, out) {
+        steps.mark("manifests");
+        let laid_out = lay_out(&manifests, size, out);
+        steps.mark("layout");
+        match laid_out {
             Ok((path, p)) => {
                 let s = path.as_os_str().as_encoded_bytes();
                 if s.len() < decision.len() - 1 {
@@ -188,6 +192,7 @@ pub fn merge(
         send_blob(m, &manifest, 0, TAG_MANIFEST);
     }
     m.bcast_bytes_sleeping(&mut decision);
+    steps.mark("decision");
     if decision[0] != 1 {
         let end = decision[1..].iter().position(|&b| b == 0).unwrap_or(0);
         return Err(String::from_utf8_lossy(&decision[1..1 + end]).into_owned());
@@ -223,7 +228,9 @@ pub fn merge(
         let (copied, lost, n) = copy_node(&mine, dir, &target);
         events += n;
         account(&mut missing, &mut failed, &copied, &lost);
+        steps.mark("own copies");
         progress(&target, size, &missing);
+        steps.mark("progress");
         // Answers in arrival order: a leader that died keeps no other node's answer waiting.
         let others: Vec<i32> = leaders
             .iter()
@@ -246,6 +253,7 @@ pub fn merge(
                 last_progress = std::time::Instant::now();
             }
         });
+        steps.mark("answers");
         // Step 5: commit, then the rank files go. A copied rank whose file does not say it
         // finished is unfinished (its data is there, maybe cut short); one not copied is missing.
         let unfinished: Vec<i64> = plans
@@ -261,6 +269,7 @@ pub fn merge(
         if let Err(e) = scope_format::commit(&target, &attrs) {
             log::error(&format!("committing {}: {e}", target.display()));
         }
+        steps.mark("commit");
         if target != out {
             log::error(&format!(
                 "{} exists; writing {} instead",
@@ -283,7 +292,10 @@ pub fn merge(
         }
         if clean {
             remove_rank_files(&mine, dir);
-        } else if !missing.is_empty() {
+        }
+        steps.mark("cleanup");
+        log::info(&format!("parallel merge steps on rank 0 (ms): {steps}"));
+        if !missing.is_empty() {
             log::error(&format!(
                 "ranks {missing:?} could not be copied; their files stay in {}",
                 dir.display()
@@ -301,6 +313,37 @@ pub fn merge(
         Ok(None)
     } else {
         Ok(None)
+    }
+}
+
+/// Rank 0's time per step of the merge, for the verbose log (where a slow merge spends it).
+struct Steps {
+    last: std::time::Instant,
+    done: Vec<(&'static str, f64)>,
+}
+
+impl Steps {
+    fn start() -> Steps {
+        Steps {
+            last: std::time::Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.done
+            .push((step, (now - self.last).as_secs_f64() * 1e3));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (step, ms)) in self.done.iter().enumerate() {
+            write!(f, "{}{step} {ms:.1}", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
     }
 }
 
