@@ -56,10 +56,10 @@ pub enum Merge {
 }
 
 /// Nodes from which `SCOPE_MERGE` unset means parallel. Measured (docs/benchmarks.md,
-/// scripts/bench-finalize-nodes.sh): on 2 nodes the parallel path makes more metadata calls on
-/// rank 0 than the serial one (3R + 25 against 3R + 16) and ran 0.6–1.0× as fast; from 4 nodes it
-/// makes fewer and ran 1.1–1.3× as fast with 0.5 ms of metadata latency.
-pub const AUTO_NODES: usize = 4;
+/// scripts/bench-finalize-nodes.sh, 16–256 ranks): the parallel path makes 3R/N + 24 metadata
+/// calls on rank 0 against the serial one's 3R + 16, fewer from 2 nodes on; on 2 nodes it ran
+/// 1.1–1.5× as fast with 0.5 ms of metadata latency and 0.99–1.6× without.
+pub const AUTO_NODES: usize = 2;
 
 /// `SCOPE_MERGE=serial|parallel`, else parallel from `AUTO_NODES` nodes on.
 pub fn choose(nodes: usize) -> Merge {
@@ -547,9 +547,9 @@ mod tests {
     }
 
     #[test]
-    fn auto_is_parallel_from_four_nodes() {
+    fn auto_is_parallel_from_two_nodes() {
         assert_eq!(auto(1), Merge::Serial);
-        assert_eq!(auto(3), Merge::Serial);
-        assert_eq!(auto(AUTO_NODES), Merge::Parallel);
+        assert_eq!(auto(2), Merge::Parallel);
+        assert_eq!(auto(8), Merge::Parallel);
     }
 }

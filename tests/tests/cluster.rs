@@ -3,7 +3,7 @@
 //! started on node 1 through scope-run with the launchers' own host options (hostfile, remote
 //! agent, interface), which scope-run must pass through untouched. Checked: the program's output
 //! is unchanged, every rank's calls are all there, each rank's `hostname` is its node, through
-//! the default merge on 3 nodes (serial) and `SCOPE_MERGE=parallel` (node leaders copy)
+//! the default merge on 3 nodes (parallel: node leaders copy) and `SCOPE_MERGE=serial`
 //! (tests/tests/parallel_merge.rs checks the two give the same file); barriers
 //! line up across nodes in the merged file (clock alignment); output on node 1's local /tmp
 //! (no shared directory: the other nodes' files come over MPI). A rank on node 3 crashing
@@ -122,8 +122,8 @@ fn assert_program_output(plain: &Output) {
     );
 }
 
-/// `merge`: `SCOPE_MERGE` for rank 0 (`None`: unset, so serial on 3 nodes: parallel is the
-/// default from 4, `agent/src/leaders.rs`). Rank 0 runs on node 1, where scope-run's
+/// `merge`: `SCOPE_MERGE` for rank 0 (`None`: unset, so parallel on 3 nodes: the default from
+/// 2, `AUTO_NODES` in `agent/src/leaders.rs`). Rank 0 runs on node 1, where scope-run's
 /// environment reaches it through the launcher.
 fn six_ranks_on_three_nodes(flavor: Flavor, merge: Option<&str>) {
     let Some(c) = cluster(flavor) else { return };
@@ -137,13 +137,14 @@ fn six_ranks_on_three_nodes(flavor: Flavor, merge: Option<&str>) {
     let runs = run_both(&c, flavor, &wd, REGIONS, &[], None, &env);
     assert_program_output(&runs.plain);
     runs.scoped.assert_success("scope-run across nodes");
-    // Rank 0 says which merge ran: the node leaders' (one per node) when asked for.
+    // Rank 0 says which merge ran: the node leaders' (one per node) unless asked for the
+    // serial one (the default from 2 nodes, `AUTO_NODES`).
     let said = match merge {
-        Some("parallel") => vec![
+        Some("serial") => vec!["(serial merge)"],
+        _ => vec![
             "(parallel merge)",
             "parallel merge: laid out by rank 0, copied by 3 node leaders",
         ],
-        _ => vec!["(serial merge)"],
     };
     for s in said {
         assert!(runs.scoped.stderr.contains(s), "no {s:?}\n{}", runs.scoped);
@@ -186,13 +187,13 @@ fn mpich_six_ranks_on_three_nodes() {
 }
 
 #[test]
-fn openmpi_six_ranks_on_three_nodes_parallel_merge() {
-    six_ranks_on_three_nodes(Flavor::OpenMpi, Some("parallel"));
+fn openmpi_six_ranks_on_three_nodes_serial_merge() {
+    six_ranks_on_three_nodes(Flavor::OpenMpi, Some("serial"));
 }
 
 #[test]
-fn mpich_six_ranks_on_three_nodes_parallel_merge() {
-    six_ranks_on_three_nodes(Flavor::Mpich, Some("parallel"));
+fn mpich_six_ranks_on_three_nodes_serial_merge() {
+    six_ranks_on_three_nodes(Flavor::Mpich, Some("serial"));
 }
 
 /// The per-rank `clock_error_ns` attribute (the alignment's error bound), 0 where absent.

@@ -366,8 +366,8 @@ fn bogus_scope_merge_falls_back_to_the_node_count() {
         "{}",
         run.out
     );
-    // 2 nodes: below the node count from which parallel is the default (4).
-    assert_said(&run.out, &["(serial merge)"]);
+    // 2 nodes: the node count from which parallel is the default (`AUTO_NODES`).
+    assert_said(&run.out, &["(parallel merge)"]);
     let p = Profile::open(&run.profile);
     p.assert_ranks(4);
     p.assert_exact_counts(&[("MPI_Barrier", PHASES), ("phase", PHASES), ("work", PHASES)]);
