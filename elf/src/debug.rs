@@ -53,33 +53,9 @@ pub fn debug_dirs(value: Option<&std::ffi::OsStr>) -> Vec<PathBuf> {
     }
 }
 
-const CRC_TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-};
-
 /// The CRC-32 that `.gnu_debuglink` records (`gnu_debuglink_crc32`: zlib's CRC-32).
 pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c = CRC_TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
+    crc32fast::hash(bytes)
 }
 
 /// The section table of an ELF image, read without the dynamic segment (which a debug file
