@@ -217,19 +217,8 @@ impl Resolver {
         }) else {
             return;
         };
-        for (p, why) in &found.debug.rejected {
-            crate::base::log::info(&format!(
-                "{} is stripped; its debug file candidate {} was not used: {why}",
-                real.display(),
-                p.display()
-            ));
-        }
-        if let Some(p) = &found.debug.found {
-            crate::base::log::info(&format!(
-                "{} is stripped; its symbols come from its debug file {}",
-                real.display(),
-                p.display()
-            ));
+        for line in found.debug.report(&real) {
+            crate::base::log::info(&line);
         }
         let from_debug_file = found.debug.found.is_some();
         let syms = found.syms;

@@ -231,6 +231,29 @@ impl DebugSearch {
         }
         s
     }
+
+    /// What a verbose log says of the search for `object`'s debug file: each candidate not
+    /// used and why, then the one whose symbols were used (nothing when none was looked for).
+    pub fn report(&self, object: &Path) -> Vec<String> {
+        let o = object.display();
+        let mut lines: Vec<String> = self
+            .rejected
+            .iter()
+            .map(|(p, why)| {
+                format!(
+                    "{o} is stripped; its debug file candidate {} was not used: {why}",
+                    p.display()
+                )
+            })
+            .collect();
+        if let Some(f) = &self.found {
+            lines.push(format!(
+                "{o} is stripped; its symbols come from its debug file {}",
+                f.display()
+            ));
+        }
+        lines
+    }
 }
 
 /// An object's function symbols, with those of its debug file when it has no `.symtab`.

@@ -52,24 +52,10 @@ impl Object {
 /// What the verbose report says about separate debug files: which were used, which were not
 /// and why.
 pub fn debug_files(objects: &[Object]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for o in objects {
-        for (p, why) in &o.debug.rejected {
-            lines.push(format!(
-                "{} is stripped; its debug file candidate {} was not used: {why}",
-                o.path.display(),
-                p.display()
-            ));
-        }
-        if let Some(f) = &o.debug.found {
-            lines.push(format!(
-                "{} is stripped; its symbols come from its debug file {}",
-                o.path.display(),
-                f.display()
-            ));
-        }
-    }
-    lines
+    objects
+        .iter()
+        .flat_map(|o| o.debug.report(&o.path))
+        .collect()
 }
 
 /// A library of the system (its static functions are rarely what a region names): not
