@@ -70,7 +70,7 @@ pub(super) fn append(st: &ThreadState, first: u64, second: u64, word: HookWord) 
     // reading the fill mark and moving it makes the swap fail instead of sharing the slot.
     let mut cur = st.cur.load(Ordering::Relaxed);
     loop {
-        if cur + RECORD_SIZE > filled_by(st, cur) + BUF_LEN as u64 {
+        if past_reserve(st, cur) {
             return false;
         }
         match st.cur.compare_exchange_weak(
@@ -207,10 +207,14 @@ fn filled_by(st: &ThreadState, cur: u64) -> u64 {
     }
 }
 
+/// No room for one more record at `cur` in its buffer, the reserve included.
+fn past_reserve(st: &ThreadState, cur: u64) -> bool {
+    cur + RECORD_SIZE > filled_by(st, cur) + BUF_LEN as u64
+}
+
 /// No room for one more record in the reserve either.
 fn reserve_full(st: &ThreadState) -> bool {
-    let cur = st.cur.load(Ordering::Relaxed);
-    cur + RECORD_SIZE > filled_by(st, cur) + BUF_LEN as u64
+    past_reserve(st, st.cur.load(Ordering::Relaxed))
 }
 
 /// How far back from the fill mark `half_written` looks: the records a signal handler may
