@@ -96,6 +96,7 @@ struct Knot {
 }
 
 impl Knot {
+    #[inline]
     fn ns(&self, tsc: u64) -> i64 {
         let dt = tsc as i128 - self.tsc as i128;
         (self.ns as i128 + ((dt * self.mult) >> 32)) as i64
@@ -118,7 +119,29 @@ pub struct TickMap {
     last_sample: Sample,
     /// The greatest tick converted so far (at least the last knot's).
     converted: u64,
+    /// The segment the last conversion used, copied out of `knots`: a flush's ticks mostly
+    /// fall in the same one, so converting one is two comparisons and a multiplication.
+    seg: Segment,
 }
+
+/// Ticks in `lo..hi` convert with `knot` (`hi` = `u64::MAX` past the last knot).
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    lo: u64,
+    hi: u64,
+    knot: Knot,
+}
+
+/// A segment no tick falls in: the next conversion looks its segment up.
+const NO_SEGMENT: Segment = Segment {
+    lo: 1,
+    hi: 0,
+    knot: Knot {
+        tsc: 0,
+        ns: 0,
+        mult: 0,
+    },
+};
 
 impl TickMap {
     fn new(origin: Sample) -> TickMap {
@@ -130,6 +153,7 @@ impl TickMap {
             }],
             last_sample: origin,
             converted: origin.tsc,
+            seg: NO_SEGMENT,
         }
     }
 
@@ -182,18 +206,38 @@ impl TickMap {
         });
         self.last_sample = s;
         self.converted = s.tsc;
+        self.seg = NO_SEGMENT;
     }
 
     /// The nanoseconds of a tick; a tick past the last knot is extrapolated and remembered.
+    #[inline]
     pub fn ns(&mut self, tsc: u64) -> i64 {
-        let knots = &self.knots;
-        let last = knots[knots.len() - 1];
-        if tsc >= last.tsc {
-            self.converted = self.converted.max(tsc);
-            return last.ns(tsc);
+        // Past the last knot, `converted` must follow; below it, the maximum changes nothing.
+        self.converted = self.converted.max(tsc);
+        let seg = self.seg;
+        if seg.lo <= tsc && tsc < seg.hi {
+            return seg.knot.ns(tsc);
         }
+        self.seg = self.segment_of(tsc);
+        self.seg.knot.ns(tsc)
+    }
+
+    /// The segment `tsc` falls in (the first knot's for a tick before it).
+    fn segment_of(&self, tsc: u64) -> Segment {
+        let knots = &self.knots;
         let i = knots.partition_point(|k| k.tsc <= tsc).max(1) - 1;
-        knots[i].ns(tsc)
+        match knots.get(i + 1) {
+            Some(next) if tsc < next.tsc => Segment {
+                lo: if i == 0 { 0 } else { knots[i].tsc },
+                hi: next.tsc,
+                knot: knots[i],
+            },
+            _ => Segment {
+                lo: knots[knots.len() - 1].tsc,
+                hi: u64::MAX,
+                knot: knots[knots.len() - 1],
+            },
+        }
     }
 
     #[cfg(test)]
@@ -209,8 +253,9 @@ static MAP: Mutex<Option<TickMap>> = Mutex::new(None);
 pub struct MapGuard(MutexGuard<'static, Option<TickMap>>);
 
 impl MapGuard {
-    pub fn ns(&mut self, tsc: u64) -> i64 {
-        self.0.as_mut().expect("set by tick_map").ns(tsc)
+    /// The map itself, to convert a flush's ticks with (`TickMap::ns`, inlined in the loop).
+    pub fn map(&mut self) -> &mut TickMap {
+        self.0.as_mut().expect("set by tick_map")
     }
 }
 

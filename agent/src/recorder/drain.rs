@@ -24,7 +24,8 @@ fn to_sink(st: &ThreadState, records: &[Record]) {
     if records.is_empty() {
         return;
     }
-    let mut map = clock::tick_map();
+    let mut guard = clock::tick_map();
+    let map = guard.map();
     let addr = st as *const ThreadState as usize;
     let (regions, mut pending) =
         with_sink(|s| (s.regions.clone(), s.args.remove(&addr).unwrap_or_default()));
